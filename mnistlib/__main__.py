@@ -1,0 +1,3 @@
+from mnistlib.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,321 @@
+"""MNIST files: fetch, verify, load, split, and the two loaders the book compares.
+
+The files land in torchvision's layout (``ROOT/MNIST/raw/*-ubyte``) so that
+``torchvision.datasets.MNIST(ROOT)`` reads the very same verified bytes.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.error
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from mnistlib.augmentation import Augment, augment
+
+# Published SHA-256 digests of the decompressed canonical files.
+DIGESTS = {
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+MIRRORS = (  # the same mirrors torchvision tries, in its order
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+# Customary normalization constants (chapter 1 recomputes them from the training split).
+MEAN, STD = 0.1307, 0.3081
+NORMALIZATIONS = ("none", "unit", "standard")
+VAL_SIZE, SPLIT_SEED = 5000, 0
+
+
+class DataError(RuntimeError):
+    """A data problem with a one-line message that says what to do."""
+
+
+def default_root() -> Path:
+    """Where the files live unless told otherwise: ``$MNIST_ROOT`` or ``~/.cache/mnistlib``."""
+    return Path(os.environ.get("MNIST_ROOT", Path.home() / ".cache" / "mnistlib")).expanduser()
+
+
+def raw_folder(root: str | Path | None = None) -> Path:
+    return Path(root or default_root()).expanduser() / "MNIST" / "raw"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _install(source: Path, target: Path, name: str) -> None:
+    """Decompress ``source`` next to ``target``, verify it, and only then move it into place."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=target.parent)
+    try:
+        h = hashlib.sha256()
+        opener = gzip.open if source.suffix == ".gz" else open
+        try:
+            with opener(source, "rb") as src, os.fdopen(fd, "wb") as dst:
+                for chunk in iter(lambda: src.read(1 << 20), b""):
+                    h.update(chunk)
+                    dst.write(chunk)
+        except (OSError, EOFError, gzip.BadGzipFile) as e:
+            raise DataError(f"{source}: cannot be read ({e}); replace it with a good copy") from None
+        if h.hexdigest() != DIGESTS[name]:
+            raise DataError(
+                f"{source}: SHA-256 of its content does not match the published digest of {name} "
+                "(corrupted or truncated); replace it with a good copy"
+            )
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _find_in_mirror(mirror: Path, name: str) -> Path | None:
+    for candidate in (mirror / f"{name}.gz", mirror / name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _download(name: str, workdir: Path) -> Path:
+    from torchvision.datasets.utils import download_url
+
+    errors = []
+    for base in MIRRORS:
+        try:
+            download_url(base + f"{name}.gz", str(workdir), filename=f"{name}.gz")
+            return workdir / f"{name}.gz"
+        except (urllib.error.URLError, OSError) as e:
+            errors.append(f"{base}: {getattr(e, 'reason', e)}")
+    raise DataError(
+        f"cannot download {name}.gz ({'; '.join(errors)}); without internet, point MNIST_MIRROR "
+        "(or --mirror) at a folder holding the four .gz files"
+    )
+
+
+def fetch(root: str | Path | None = None, mirror: str | Path | None = None,
+          download: bool = True) -> Path:
+    """Make sure the four verified files are in ``ROOT/MNIST/raw``; return that folder.
+
+    Sources, in order: files already there (verified), the mirror folder (``mirror`` or
+    ``$MNIST_MIRROR``), the standard download mirrors. Nothing unverified gets a final name.
+    """
+    raw = raw_folder(root)
+    mirror = mirror or os.environ.get("MNIST_MIRROR") or None
+    try:
+        raw.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"cannot create data folder {raw}: {e.strerror}") from None
+    for name, digest in DIGESTS.items():
+        target = raw / name
+        if target.is_file():
+            if sha256_file(target) != digest:
+                raise DataError(
+                    f"{target}: SHA-256 does not match the published digest (corrupted or "
+                    "truncated); delete it and fetch again"
+                )
+            continue
+        source = _find_in_mirror(Path(mirror).expanduser(), name) if mirror else None
+        if mirror and source is None:
+            raise DataError(f"mirror folder {mirror} has no {name}.gz; check MNIST_MIRROR or --mirror")
+        if source is not None:
+            _install(source, target, name)
+        elif download:
+            with tempfile.TemporaryDirectory(dir=raw) as tmp:
+                _install(_download(name, Path(tmp)), target, name)
+        else:
+            raise DataError(f"{target} is missing; run `python -m mnistlib data` to fetch it")
+    return raw
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Parse an IDX file (the MNIST container format) into a numpy array."""
+    data = path.read_bytes()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 8:
+        raise DataError(f"{path}: not an unsigned-byte IDX file")
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    offset = 4 + 4 * ndim
+    if len(data) - offset != int(np.prod(dims)):
+        raise DataError(f"{path}: truncated IDX file")
+    return np.frombuffer(data, np.uint8, offset=offset).reshape(dims)
+
+
+@dataclass(frozen=True)
+class Split:
+    """Images as uint8 ``[N, 28, 28]`` and labels as int64 ``[N]``, both on the CPU."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, n: int) -> "Split":
+        return Split(self.images[:n], self.labels[:n])
+
+
+@dataclass(frozen=True)
+class MNIST:
+    """The train / validation / test splits, plus the indices of the validation split."""
+
+    train: Split
+    val: Split
+    test: Split
+    train_indices: torch.Tensor  # indices into the 60,000 original training images
+    val_indices: torch.Tensor
+    root: Path
+
+
+def stratified_split(labels: torch.Tensor, val_size: int = VAL_SIZE,
+                     seed: int = SPLIT_SEED) -> tuple[torch.Tensor, torch.Tensor]:
+    """Disjoint sorted train/val indices, each class in the same proportion in both."""
+    g = torch.Generator().manual_seed(seed)
+    classes, counts = labels.unique(return_counts=True)
+    quota = counts.double() * val_size / len(labels)
+    take = quota.floor().long()
+    remainder = val_size - int(take.sum())
+    take[torch.argsort(quota - take, descending=True)[:remainder]] += 1  # largest remainders
+    val = [torch.nonzero(labels == c).flatten()[torch.randperm(int(n), generator=g)[:int(k)]]
+           for c, n, k in zip(classes, counts, take)]
+    val_idx = torch.cat(val).sort().values
+    mask = torch.ones(len(labels), dtype=torch.bool)
+    mask[val_idx] = False
+    return torch.nonzero(mask).flatten(), val_idx
+
+
+def load(root: str | Path | None = None, mirror: str | Path | None = None,
+         val_size: int = VAL_SIZE, split_seed: int = SPLIT_SEED) -> MNIST:
+    """Fetch, verify and load MNIST: 55,000 train / 5,000 validation (stratified) / 10,000 test."""
+    raw = fetch(root, mirror)
+
+    def tensor(name: str) -> torch.Tensor:
+        return torch.from_numpy(read_idx(raw / name).copy())
+
+    x, y = tensor("train-images-idx3-ubyte"), tensor("train-labels-idx1-ubyte").long()
+    tr, va = stratified_split(y, val_size, split_seed)
+    test = Split(tensor("t10k-images-idx3-ubyte"), tensor("t10k-labels-idx1-ubyte").long())
+    return MNIST(Split(x[tr], y[tr]), Split(x[va], y[va]), test, tr, va, raw.parent.parent)
+
+
+def normalize(x: torch.Tensor, mode: str = "standard") -> torch.Tensor:
+    """uint8 or [0, 1] float pixels to the network's input scale: none, unit or standard."""
+    if mode not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, not {mode!r}")
+    if x.dtype == torch.uint8:
+        x = x.float() if mode == "none" else x.float().div(255)
+    elif mode == "none":
+        x = x * 255
+    return x.sub(MEAN).div(STD) if mode == "standard" else x
+
+
+class DeviceLoader:
+    """The whole split as one tensor on the device; reshuffled by index each epoch;
+    normalization and augmentation done per batch on the device."""
+
+    def __init__(self, split: Split, batch_size: int, device: str | torch.device = "cpu",
+                 shuffle: bool = True, drop_last: bool = False, augmentation: Augment | None = None,
+                 normalization: str = "standard", seed: int = 0,
+                 channels_last: bool = False) -> None:
+        self.device = torch.device(device)
+        self.images = split.images.to(self.device).unsqueeze(1)
+        self.labels = split.labels.to(self.device)
+        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
+        self.augmentation, self.normalization = augmentation or Augment(), normalization
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.generator = torch.Generator(self.device).manual_seed(seed)
+
+    def __len__(self) -> int:
+        n = len(self.labels)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.labels)
+        order = (torch.randperm(n, device=self.device, generator=self.generator)
+                 if self.shuffle else torch.arange(n, device=self.device))
+        for i in range(len(self)):
+            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            x = self.images[idx]
+            if self.augmentation.enabled:
+                x = augment(x.float().div(255), self.augmentation, self.generator)
+            x = normalize(x, self.normalization).contiguous(memory_format=self.memory_format)
+            yield x, self.labels[idx]
+
+
+class _AugmentOne:
+    """Per-sample augmentation for the conventional pipeline (runs in the workers)."""
+
+    def __init__(self, augmentation: Augment) -> None:
+        self.augmentation = augmentation
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return augment(x.unsqueeze(0), self.augmentation)[0]
+
+
+class ConventionalLoader:
+    """torchvision ``datasets.MNIST`` + ``DataLoader`` with per-sample transforms: the
+    PyTorch example's pipeline, which the book starts from."""
+
+    def __init__(self, root: str | Path, indices: torch.Tensor | None, batch_size: int,
+                 device: str | torch.device = "cpu", train: bool = True, shuffle: bool = True,
+                 drop_last: bool = False, augmentation: Augment | None = None,
+                 normalization: str = "standard", seed: int = 0, num_workers: int = 0,
+                 pin_memory: bool = False, channels_last: bool = False) -> None:
+        from torchvision import datasets, transforms
+
+        steps: list = [transforms.PILToTensor()] if normalization == "none" else [transforms.ToTensor()]
+        if normalization == "none":
+            steps.append(transforms.Lambda(lambda t: t.float()))
+        augmentation = augmentation or Augment()
+        if augmentation.enabled:
+            if normalization == "none":
+                raise ValueError("augmentation works on [0, 1] pixels; use normalization 'unit' or 'standard'")
+            steps.append(_AugmentOne(augmentation))
+        if normalization == "standard":
+            steps.append(transforms.Normalize((MEAN,), (STD,)))
+        dataset = datasets.MNIST(str(root), train=train, download=False,
+                                 transform=transforms.Compose(steps))
+        if indices is not None:
+            dataset = torch.utils.data.Subset(dataset, indices.tolist())
+        self.device = torch.device(device)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.loader = torch.utils.data.DataLoader(
+            dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
+            num_workers=num_workers, pin_memory=pin_memory and self.device.type == "cuda",
+            generator=torch.Generator().manual_seed(seed), persistent_workers=num_workers > 0)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        nb = self.loader.pin_memory
+        for x, y in self.loader:
+            yield (x.to(self.device, non_blocking=nb).contiguous(memory_format=self.memory_format),
+                   y.to(self.device, non_blocking=nb))
+
+
+LOADERS = ("conventional", "device")
+
+
+def make_loader(kind: str, data: MNIST, split: str, batch_size: int, device: str | torch.device,
+                **kwargs) -> DeviceLoader | ConventionalLoader:
+    """One interface for both loaders over the ``train``, ``val`` or ``test`` split."""
+    if kind == "device":
+        return DeviceLoader(getattr(data, split), batch_size, device, **kwargs)
+    if kind == "conventional":
+        indices = {"train": data.train_indices, "val": data.val_indices, "test": None}[split]
+        return ConventionalLoader(data.root, indices, batch_size, device, train=split != "test",
+                                  **kwargs)
+    raise ValueError(f"loader must be one of {LOADERS}, not {kind!r}")
