@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import torch.nn as nn
-from safetensors import SafetensorsError
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from mnistlib.models import create_model
@@ -74,7 +74,7 @@ def load(folder: str | Path, device: str = "cpu") -> tuple[nn.Module, dict[str, 
     try:
         state = load_file(str(folder / WEIGHTS), device=str(device))
         model.load_state_dict(state)
-    except (SafetensorsError, RuntimeError, OSError) as e:
+    except (SafetensorError, RuntimeError, OSError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"{folder / WEIGHTS}: cannot load weights ({first})") from None
     return model.to(device).eval(), meta

@@ -1,0 +1,117 @@
+import math
+
+import pytest
+import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+from mnistlib import checkpoints
+from mnistlib.recipes import RECIPES, Recipe, get_recipe
+from mnistlib.training import fit
+
+SMALL = Recipe(name="small", model="fast_cnn", loader="device", batch_size=32, optimizer="adam",
+               lr=0.003, schedule="constant", epochs=2, evals_per_epoch=2)
+
+
+def test_fit_lowers_the_loss_and_learns(tiny_mnist):
+    r = fit(SMALL, tiny_mnist, device="cpu", progress=False)
+    losses = [h["train_loss"] for h in r.history]
+    assert len(r.history) == 4 and r.epochs_run == 2
+    assert losses[-1] < 0.5 * losses[0]
+    assert r.val_accuracy > 0.9
+    h = r.history[-1]
+    assert h["train_seconds"] == pytest.approx(h["data_seconds"] + h["compute_seconds"])
+    assert all(k in h for k in ("epoch", "val_accuracy", "lr", "grad_norm"))
+
+
+def test_same_seed_same_numbers_on_cpu(tiny_mnist):
+    a = fit(SMALL.replace(epochs=1), tiny_mnist, device="cpu", progress=False)
+    b = fit(SMALL.replace(epochs=1), tiny_mnist, device="cpu", progress=False)
+    c = fit(SMALL.replace(epochs=1, seed=1), tiny_mnist, device="cpu", progress=False)
+    key = lambda r: [(h["train_loss"], h["val_accuracy"]) for h in r.history]
+    assert key(a) == key(b)
+    assert key(a) != key(c)
+
+
+def test_target_accuracy_stops_training(tiny_mnist):
+    r = fit(SMALL.replace(epochs=10, target_acc=0.9), tiny_mnist, device="cpu", progress=False)
+    assert r.stopped_early and r.epochs_run < 10
+    assert r.history[-1]["val_accuracy"] >= 0.9
+    assert r.time_to_target_seconds == r.history[-1]["train_seconds"]
+    assert r.time_to(0.9) == r.time_to_target_seconds
+
+
+def test_patience_stops_when_validation_stalls(tiny_mnist):
+    # a learning rate of zero: validation accuracy never improves after the first evaluation
+    r = fit(SMALL.replace(lr=0.0, epochs=10, patience=2), tiny_mnist, device="cpu", progress=False)
+    assert r.stopped_early
+    assert len(r.history) == 3  # the first evaluation, then two without improvement
+
+
+def test_clipping_bounds_the_gradient_norm_at_every_step(tiny_mnist):
+    seen = []
+
+    def hook(opt, args, kwargs):
+        grads = [p.grad for g in opt.param_groups for p in g["params"] if p.grad is not None]
+        seen.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+
+    handle = register_optimizer_step_pre_hook(hook)
+    try:
+        r = fit(SMALL.replace(epochs=1, clip_norm=0.05), tiny_mnist, device="cpu", progress=False)
+    finally:
+        handle.remove()
+    assert len(seen) == math.ceil(600 / 32)
+    assert max(seen) <= 0.05 * 1.001
+    assert r.history[0]["grad_norm"] > 0.05  # the norms before clipping were larger
+
+
+@pytest.mark.parametrize("schedule", ["step", "cosine", "onecycle", "constant"])
+def test_schedules_start_and_end_where_they_should(tiny_mnist, schedule):
+    r = fit(SMALL.replace(schedule=schedule, epochs=2, evals_per_epoch=1, lr=0.01), tiny_mnist,
+            device="cpu", progress=False)
+    end = r.history[-1]["lr"]
+    expected = {"step": 0.01 * 0.7 ** 2, "cosine": 0.0, "constant": 0.01}.get(schedule)
+    if expected is None:
+        assert end < 0.01 * 0.01  # one-cycle anneals far below its peak
+    else:
+        assert end == pytest.approx(expected, abs=1e-9)
+
+
+def test_named_recipes_are_registered_and_valid():
+    assert {"baseline", "fast", "tmf"} <= set(RECIPES)
+    base = get_recipe("baseline")
+    assert (base.model, base.loader, base.batch_size, base.optimizer, base.lr, base.schedule,
+            base.step_gamma, base.epochs) == ("seed_cnn", "conventional", 64, "adadelta", 1.0,
+                                              "step", 0.7, 14)
+    assert get_recipe("fast").epochs <= 2
+    with pytest.raises(KeyError, match="baseline"):
+        get_recipe("nope")
+    with pytest.raises(ValueError):
+        Recipe(optimizer="lbfgs")
+
+
+def test_recipe_round_trips_through_a_dict():
+    r = get_recipe("fast").replace(clip_norm=1.0)
+    assert Recipe.from_dict(r.to_dict()) == r
+
+
+def test_checkpoint_round_trip(tiny_mnist, tmp_path):
+    r = fit(SMALL.replace(epochs=1), tiny_mnist, device="cpu", progress=False)
+    checkpoints.save(tmp_path / "run", r.model, SMALL, {"val_accuracy": r.val_accuracy})
+    model, meta = checkpoints.load(tmp_path / "run")
+    x = torch.randn(4, 1, 28, 28)
+    r.model.eval()
+    assert torch.equal(model(x), r.model(x))
+    assert Recipe.from_dict(meta["recipe"]) == SMALL
+    assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".part")]
+
+
+def test_corrupt_checkpoint_is_one_clear_error(tiny_mnist, tmp_path):
+    r = fit(SMALL.replace(epochs=1), tiny_mnist, device="cpu", progress=False)
+    folder = checkpoints.save(tmp_path / "run", r.model, SMALL)
+    weights = folder / checkpoints.WEIGHTS
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(checkpoints.CheckpointError, match="cannot load weights") as e:
+        checkpoints.load(folder)
+    assert "\n" not in str(e.value)
+    with pytest.raises(checkpoints.CheckpointError, match="no such"):
+        checkpoints.load(tmp_path / "absent")
