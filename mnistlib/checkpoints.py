@@ -28,6 +28,9 @@ def atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes owner-only files; give the usual mode
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -65,11 +68,11 @@ def load(folder: str | Path, device: str = "cpu") -> tuple[nn.Module, dict[str, 
     for name in (WEIGHTS, META):
         if not (folder / name).is_file():
             raise CheckpointError(f"{folder}: missing {name}; train one with "
-                                  "`python -m mnistlib train --out {folder}`")
+                                  f"`python -m mnistlib train --out {folder}`")
     try:
         meta = json.loads((folder / META).read_text())
         model = create_model(meta["model"], **meta.get("model_args", {}))
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
         raise CheckpointError(f"{folder / META}: not a valid model description ({e})") from None
     try:
         state = load_file(str(folder / WEIGHTS), device=str(device))

@@ -88,3 +88,142 @@ class FastCNN(nn.Module):
         x = F.relu(self.conv1(x))
         x = F.relu(self.conv2(x))
         return self.fc2(F.relu(self.fc1(torch.flatten(x, 1))))
+
+
+# Chapter 5: one backbone, one idea per variant. ``cnn`` → ``cnn_bn`` → ``cnn_res`` → ``cnn_se``
+# → ``cnn_cbam``: each adds one idea to the one before, so an ablation table reads top to bottom.
+
+def conv3x3(c_in: int, c_out: int, bn: bool) -> nn.Sequential:
+    """A padded 3×3 convolution, with batch norm after it when asked (then without a bias)."""
+    layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=not bn)]
+    if bn:
+        layers.append(nn.BatchNorm2d(c_out))
+    return nn.Sequential(*layers)
+
+
+class SqueezeExcite(nn.Module):
+    """Channel attention (Hu et al. 2018): global average pool, a bottleneck MLP, and a sigmoid
+    gate that rescales each channel by how much the whole image needs it."""
+
+    def __init__(self, channels: int, reduction: int = 8) -> None:
+        super().__init__()
+        hidden = max(4, channels // reduction)
+        self.fc1 = nn.Conv2d(channels, hidden, 1)
+        self.fc2 = nn.Conv2d(hidden, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = F.adaptive_avg_pool2d(x, 1)
+        return x * torch.sigmoid(self.fc2(F.relu(self.fc1(s))))
+
+
+class SpatialAttention(nn.Module):
+    """CBAM's spatial attention (Woo et al. 2018): the channel-wise mean and max of the feature
+    map, a 7×7 convolution and a sigmoid gate that rescales each position."""
+
+    def __init__(self, kernel: int = 7) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, kernel, padding=kernel // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)
+        return x * torch.sigmoid(self.conv(s))
+
+
+class Stage(nn.Module):
+    """Two 3×3 convolutions: ``conv_a`` changes the width, ``conv_b`` keeps it. The options put
+    the chapter's ideas on ``conv_b``'s branch: out = relu([a +] attend(conv_b(a)))."""
+
+    def __init__(self, c_in: int, c_out: int, bn: bool = False, residual: bool = False,
+                 se: bool = False, spatial: bool = False) -> None:
+        super().__init__()
+        self.residual = residual
+        self.conv_a = conv3x3(c_in, c_out, bn)
+        self.conv_b = conv3x3(c_out, c_out, bn)
+        gates = [SqueezeExcite(c_out)] if se else []
+        gates += [SpatialAttention()] if spatial else []
+        self.attention = nn.Sequential(*gates)  # empty: the identity
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = F.relu(self.conv_a(x))
+        b = self.attention(self.conv_b(a))
+        return F.relu(a + b if self.residual else b)
+
+
+@register("cnn")
+class CNN(nn.Module):
+    """The chapter-5 backbone, plain: three stages of two padded 3×3 convolutions (widths w, 2w,
+    4w) with 2×2 max-pooling after the first two (28→14→7), global average pooling and one
+    linear layer. Small enough to train on a CPU, deep enough to profit from the ideas below."""
+
+    def __init__(self, width: int = 32, bn: bool = False, residual: bool = False,
+                 se: bool = False, spatial: bool = False) -> None:
+        super().__init__()
+        w = (width, 2 * width, 4 * width)
+        opts = dict(bn=bn, residual=residual, se=se, spatial=spatial)
+        self.stages = nn.ModuleList(
+            [Stage(c_in, c_out, **opts) for c_in, c_out in zip((1,) + w[:2], w)])
+        self.fc = nn.Linear(w[-1], 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            if i < len(self.stages) - 1:
+                x = F.max_pool2d(x, 2)
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+@register("cnn_bn")
+class CNNBN(CNN):
+    """``cnn`` + batch normalization (Ioffe & Szegedy 2015) after every convolution: each layer
+    sees inputs of a steady scale, so larger learning rates train stably."""
+
+    def __init__(self, width: int = 32) -> None:
+        super().__init__(width, bn=True)
+
+
+@register("cnn_res")
+class CNNRes(CNN):
+    """``cnn_bn`` + residual connections (He et al. 2016): each stage adds its first
+    convolution's output back to its second's, so the second learns a correction and gradients
+    have a short path to the early layers."""
+
+    def __init__(self, width: int = 32) -> None:
+        super().__init__(width, bn=True, residual=True)
+
+
+@register("cnn_se")
+class CNNSE(CNN):
+    """``cnn_res`` + squeeze-and-excitation channel attention (Hu et al. 2018) on each residual
+    branch: the network learns to weight its channels per image."""
+
+    def __init__(self, width: int = 32) -> None:
+        super().__init__(width, bn=True, residual=True, se=True)
+
+
+@register("cnn_cbam")
+class CNNCBAM(CNN):
+    """``cnn_se`` + CBAM's spatial attention (Woo et al. 2018) after the channel attention on
+    each residual branch: the network also learns where in the image to look."""
+
+    def __init__(self, width: int = 32) -> None:
+        super().__init__(width, bn=True, residual=True, se=True, spatial=True)
+
+
+@register("seed_cnn_plus")
+class SeedCNNPlus(SeedCNN):
+    """The blog's "full system" network: ``seed_cnn`` + batch norm after both convolutions, and
+    after the pooling one residual stage at 64 channels with channel (squeeze-and-excitation)
+    and spatial (CBAM) attention on its branch. The same head: dropout, fc 9216→128→10."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bn1, self.bn2 = nn.BatchNorm2d(32), nn.BatchNorm2d(64)
+        self.block = Stage(64, 64, bn=True, residual=True, se=True, spatial=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = F.relu(self.bn2(self.conv2(x)))
+        x = self.block(F.max_pool2d(x, 2))  # 12×12×64: the seed's 9216 features
+        x = self.dropout1(torch.flatten(x, 1))
+        x = self.dropout2(F.relu(self.fc1(x)))
+        return self.fc2(x)

@@ -73,8 +73,10 @@ def make_schedule(recipe: Recipe, opt: torch.optim.Optimizer, steps_per_epoch: i
         return torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
     if recipe.schedule == "onecycle":
+        # OneCycleLR needs a few steps per phase; tiny runs get them (they end early anyway)
+        steps = max(total + 1, math.ceil(2 / min(recipe.onecycle_pct_start, 0.5)) + 1)
         return torch.optim.lr_scheduler.OneCycleLR(
-            opt, recipe.lr, total_steps=total + 1, pct_start=recipe.onecycle_pct_start)
+            opt, recipe.lr, total_steps=steps, pct_start=recipe.onecycle_pct_start)
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
 
 

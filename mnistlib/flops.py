@@ -1,0 +1,37 @@
+"""What a model costs: parameters and floating-point operations per image.
+
+FLOPs are PyTorch's own count (``torch.utils.flop_counter``) of one forward pass at batch 1:
+convolutions and matrix products at 2 FLOPs per multiply-add. Elementwise work (activations,
+batch norm, pooling, attention gates) is not counted; it is a few percent for these networks.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from mnistlib.models import MODELS, count_parameters, create_model
+
+
+@torch.no_grad()
+def count_flops(model: nn.Module, shape: tuple[int, ...] = (1, 1, 28, 28)) -> int:
+    """Forward FLOPs of ``model`` on one input of ``shape`` (one image by default), in eval mode."""
+    was_training = model.training
+    model.eval()
+    param = next(model.parameters())
+    x = torch.zeros(shape, dtype=param.dtype, device=param.device)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model(x)
+    model.train(was_training)
+    return counter.get_total_flops()
+
+
+def model_costs(names: list[str] | None = None) -> list[dict]:
+    """Name, parameters and forward FLOPs per image of each registered model (all by default)."""
+    rows = []
+    for name in names or list(MODELS):
+        model = create_model(name)
+        rows.append({"model": name, "params": count_parameters(model),
+                     "flops": count_flops(model)})
+    return rows
