@@ -1,0 +1,156 @@
+"""The book's notebooks follow the house rules, checked in a second without running them.
+
+Executing them is the integration test (tests/run.sh); this catches, before a long run, a
+missing parameters cell, a number typed into prose, a glued key that no cell glues, a citation
+missing from references.bib, or a checked cell whose stored output was lost.
+"""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = ROOT / "book"
+NOTEBOOKS = sorted(BOOK.glob("[0-9]*.ipynb"))
+CHECK = "# NBVAL_CHECK_OUTPUT"
+
+# A figure typed into prose: a decimal, a number with thousands separators, or a number with a
+# unit of time, a ratio or a count. Integer percentages (targets such as "98 %") and
+# dimensions ("28×28") are allowed.
+TYPED = re.compile(
+    r"\d+\.\d+|\d{1,3}(?:,\d{3})+|\d+\s*(?:s|ms|sec|seconds?|minutes?|min|hours?|epochs?|"
+    r"images|parameters|errors|times)\b|\d+\s*(?:×|x\b)(?!\s*\d)", re.IGNORECASE)
+ROLE = re.compile(r"\{[\w:-]+\}`[^`]*`")  # {glue:text}`key:.2f`, {cite}`key`, {doc}`…`
+
+
+def code_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def glued_keys(nb) -> list[re.Pattern]:
+    """Patterns of the keys the notebook's cells glue: ``glue("key", …)``, ``glue(f"a_{x}", …)``,
+    ``glue_all(a=…, b=…)`` and ``for key, value in dict(a=…).items(): glue(key, value, …)``."""
+    patterns = []
+    for cell in code_cells(nb):
+        source = re.sub(r"^(\s*)%.*$", r"\1pass", cell.source, flags=re.M)  # IPython magics
+        tree = ast.parse(source)
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            if getattr(node.func, "id", "") == "glue_all":  # glue_all(key=value, …)
+                patterns += [re.escape(k.arg) for k in node.keywords]
+            if getattr(node.func, "id", "") != "glue":
+                continue
+            arg = node.args[0]
+            if isinstance(arg, ast.Constant):
+                patterns.append(re.escape(arg.value))
+            elif isinstance(arg, ast.JoinedStr):
+                patterns.append("".join(re.escape(v.value) if isinstance(v, ast.Constant)
+                                        else r"\w+" for v in arg.values))
+            else:  # glue(key, …) in a loop over dict(a=…, b=…).items()
+                patterns += [re.escape(k.arg) for n in ast.walk(tree) if isinstance(n, ast.Call)
+                             and getattr(n.func, "id", "") == "dict" for k in n.keywords]
+    return [re.compile(p) for p in patterns]
+
+
+def is_glued(key: str, patterns: list[re.Pattern]) -> bool:
+    return any(p.fullmatch(key) for p in patterns)
+
+
+def glue_refs(text: str) -> list[tuple[str, str]]:
+    """(document, key) of every glue role; document '' for the same page."""
+    refs = []
+    for body in re.findall(r"\{glue(?::\w+)?\}`([^`]*)`", text):
+        doc, _, key = body.rpartition("::")
+        refs.append((doc, key.split(":")[0]))
+    return refs
+
+
+def prose(text: str) -> str:
+    """Markdown without code, roles, math, links' targets and labels."""
+    text = re.sub(r"```.*?```|:::.*?\n|`[^`]*`", " ", ROLE.sub(" ", text), flags=re.S)
+    text = re.sub(r"\$[^$]*\$|\]\([^)]*\)|^\(.*\)=$", " ", text, flags=re.M)
+    return text
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    return yaml.safe_load((ROOT / "_config.yml").read_text())
+
+
+def test_every_notebook_is_a_chapter_of_the_book() -> None:
+    toc = (ROOT / "_toc.yml").read_text()
+    assert NOTEBOOKS, "no notebooks in book/"
+    for path in NOTEBOOKS:
+        assert f"book/{path.stem}" in toc, f"{path.name} is not in _toc.yml"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_imports_then_parameters(path: Path, config: dict) -> None:
+    nb = nbformat.read(path, as_version=4)
+    first, second = code_cells(nb)[:2]
+    assert re.search(r"^(import|from) ", first.source, re.M), "first code cell: the imports"
+    assert "google.colab" in first.source and config["repository"]["url"] in first.source, \
+        "the imports cell installs mnistlib on Colab from the repository named in _config.yml"
+    assert "parameters" in second.metadata.get("tags", []), "second code cell: tagged parameters"
+    names = {t.id for node in ast.walk(ast.parse(second.source)) if isinstance(node, ast.Assign)
+             for t in node.targets if isinstance(t, ast.Name)}
+    assert {"profile", "device"} <= names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_figures_typed_into_prose(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    typed = [m.group() for c in nb.cells if c.cell_type == "markdown"
+             for m in TYPED.finditer(prose(c.source))]
+    assert not typed, f"numbers typed into markdown (glue them instead): {typed}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_glued_reference_is_glued(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    keys = glued_keys(nb)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    missing = {k for doc, k in glue_refs(text) if not doc and not is_glued(k, keys)}
+    assert not missing, f"{path.name}: glue roles with no glue(...) call: {sorted(missing)}"
+
+
+def test_intro_glues_from_existing_keys() -> None:
+    text = (BOOK / "intro.md").read_text()
+    for doc, key in glue_refs(text):
+        assert doc, f"intro.md: {key!r} must name its notebook (path::key)"
+        assert ":" in text.split(f"{doc}::{key}", 1)[1][:1], \
+            f"intro.md: {doc}::{key} needs a format (:s, :.2f …) for myst-nb to parse it"
+        nb = nbformat.read(BOOK / doc, as_version=4)
+        assert is_glued(key, glued_keys(nb)), f"intro.md: {doc} glues no {key!r}"
+
+
+def test_citations_are_in_references_bib() -> None:
+    bib = set(re.findall(r"@\w+\{([^,]+),", (ROOT / "references.bib").read_text()))
+    sources = [(BOOK / "intro.md").read_text()] + [
+        "\n".join(c.source for c in nbformat.read(p, as_version=4).cells) for p in NOTEBOOKS]
+    cited = {k.strip() for s in sources for keys in re.findall(r"\{cite(?::\w+)?\}`([^`]*)`", s)
+             for k in keys.split(",")}
+    assert cited, "no citations found"
+    assert cited <= bib, f"cited but not in references.bib: {sorted(cited - bib)}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_outputs_cleared_except_checked_cells(path: Path) -> None:
+    """Checked cells keep the output nbval compares against (and an execution count, without
+    which nbval silently skips them); every other cell is committed without output."""
+    nb = nbformat.read(path, as_version=4)
+    checked = [c for c in code_cells(nb) if CHECK in c.source.splitlines()]
+    assert checked, f"{path.name} has no {CHECK} cell"
+    for c in code_cells(nb):
+        if c in checked:
+            assert c.outputs and c.execution_count is not None, \
+                f"checked cell lost its stored output: {c.source[:60]!r}"
+            assert all(o.output_type != "error" for o in c.outputs)
+        else:
+            assert not c.outputs, f"commit notebooks with outputs cleared: {c.source[:60]!r}"
