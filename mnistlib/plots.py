@@ -201,3 +201,44 @@ def misclassified(images: torch.Tensor, labels: torch.Tensor, probs: torch.Tenso
     captions = [f"true {int(labels[i])} → {int(pred[i])}\n{100 * float(conf[i]):.0f} % sure"
                 for i in wrong]
     return digit_grid(images[wrong], captions=captions, ncols=ncols, title=title, size=1.35)
+
+
+def stacked_time_bars(panels: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]],
+                      unit: str = "s", title: str = "Where the time goes") -> Figure:
+    """One panel per setting, one horizontal bar per pipeline: computing, then waiting for
+    data stacked on it. ``panels[setting][pipeline]`` holds ``data`` and ``compute``
+    ``benchmarking.stats`` dicts; bars are medians, whiskers the min–max of waiting for data."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 0.55 * max(
+        len(p) for p in panels.values()) + 2.2), sharex=True, sharey=True, squeeze=False)
+    for ax, (setting, rows) in zip(axes[0], panels.items()):
+        names = list(rows)
+        c = np.array([rows[n]["compute"]["median"] for n in names])
+        d = np.array([rows[n]["data"]["median"] for n in names])
+        err = [d - [rows[n]["data"]["min"] for n in names],
+               np.array([rows[n]["data"]["max"] for n in names]) - d]
+        ax.barh(names, c, color=COMPUTE_COLOR, label="computing (forward, backward, step)")
+        ax.barh(names, d, left=c, xerr=err, capsize=3, color=DATA_COLOR, label="waiting for data")
+        ax.set(title=setting, xlabel=f"time per epoch ({unit}); median of runs")
+        ax.grid(alpha=0.3, axis="x")
+    axes[0][0].invert_yaxis()  # shared y: once inverts them all
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="lower center", ncols=2, fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig
+
+
+def sweep(x: Sequence[float], panels: Mapping[str, Sequence[float]], xlabel: str,
+          title: str = "Sweep", logx: bool = True) -> Figure:
+    """One small line plot per measured quantity against a swept setting; a panel's key is its
+    y-axis label (with its unit). NaN values (not measured) leave a panel empty."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    for ax, (label, y) in zip(axes[0], panels.items()):
+        ax.plot(x, y, "o-")
+        ax.set(xlabel=xlabel, ylabel=label)
+        if logx:
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(list(x), [str(v) for v in x])
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
