@@ -60,3 +60,32 @@ def test_every_figure_has_a_title_and_labels(make) -> None:
     fig = make(imgs, labels)
     _labelled(fig)
     plt.close(fig)
+
+
+def test_stacked_time_bars_stack_waiting_on_computing() -> None:
+    s = lambda m: {"median": m, "min": m * 0.9, "max": m * 1.1}
+    panels = {"plain": {"conventional": {"data": s(2.0), "compute": s(10.0)},
+                        "device": {"data": s(0.1), "compute": s(10.0)}},
+              "augmented": {"conventional": {"data": s(4.0), "compute": s(10.0)},
+                            "device": {"data": s(0.3), "compute": s(10.0)}}}
+    single = plots.stacked_time_bars({"plain": panels["plain"]})
+    _labelled(single)  # (with several panels, the shared pipeline names show on the first)
+    plt.close(single)
+    fig = plots.stacked_time_bars(panels)
+    assert len(fig.axes) == 2
+    ax = fig.axes[0]
+    widths = sorted(round(p.get_width(), 6) for p in ax.patches)
+    assert widths == [0.1, 2.0, 10.0, 10.0]
+    lefts = {round(p.get_width(), 6): round(p.get_x(), 6) for p in ax.patches}
+    assert lefts[2.0] == lefts[0.1] == 10.0  # waiting starts where computing ends
+    plt.close(fig)
+
+
+def test_sweep_draws_one_panel_per_quantity() -> None:
+    fig = plots.sweep([32, 64, 128], {"throughput (images/s)": [1.0, 2.0, 3.0],
+                                      "accuracy (%)": [99.0, 98.5, float("nan")]},
+                      "batch size", title="Batch-size sweep")
+    _labelled(fig)
+    assert len(fig.axes) == 2
+    assert list(fig.axes[0].lines[0].get_ydata()) == [1.0, 2.0, 3.0]
+    plt.close(fig)
