@@ -164,15 +164,30 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seeds_for(text: str) -> dict[str, int]:
+    """``baseline=2,tmf=5`` → {"baseline": 2, "tmf": 5}."""
+    out = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        name, _, n = item.partition("=")
+        if not name or not n.isdigit() or int(n) < 1:
+            raise argparse.ArgumentTypeError(f"expected NAME=N with N >= 1, not {item!r}")
+        out[name.strip()] = int(n)
+    return out
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from mnistlib.benchmarking import bench, format_table
     recipes = [get_recipe(n.strip()) for n in args.recipes.split(",") if n.strip()]
+    missing = set(args.seeds_for) - {r.name for r in recipes}
+    if missing:
+        raise CLIError("--seeds-for names recipes not in --recipes: " + ", ".join(sorted(missing)))
     if args.epochs is not None:
         recipes = [r.replace(epochs=args.epochs) for r in recipes]
     device = _device(args.device)
     data = load(args.root, args.mirror)
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    result = bench(recipes, data, seeds=args.seeds, device=str(device), progress=log)
+    result = bench(recipes, data, seeds=args.seeds, device=str(device), progress=log,
+                   seeds_for=args.seeds_for)
     print(format_table(result))
     if args.out:
         checkpoints.write_json(Path(args.out), result)
@@ -194,6 +209,18 @@ def load_predictor(path: str | Path, device: torch.device) -> Predictor:
     def predict(x: torch.Tensor) -> torch.Tensor:
         return torch.softmax(model(normalize(x.unsqueeze(1).to(device), mode)).float(), 1).cpu()
     return predict
+
+
+def cmd_headline(args: argparse.Namespace) -> int:
+    from mnistlib.benchmarking import headline_table, load_results, readme_with_headline
+    results = load_results(args.results)
+    if not results:
+        raise CLIError(f"{args.results}: no benchmark results (*.json) there")
+    readme = Path(args.readme)
+    text = readme_with_headline(readme.read_text(), headline_table(results))
+    checkpoints.atomic_write(readme, lambda tmp: Path(tmp).write_text(text))
+    print(f"{readme}: headline table from {len(results)} result file(s)")
+    return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -254,10 +281,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--recipes", default="tmf,fast", metavar="A,B,…",
                    help="recipes to compare; speed-ups are against the first (default tmf,fast)")
     s.add_argument("--seeds", type=_count, default=5, metavar="N", help="seeds per recipe")
+    s.add_argument("--seeds-for", type=_seeds_for, default={}, metavar="NAME=N,…",
+                   help="other seed counts for some recipes (a slow reference: baseline=2)")
     s.add_argument("--epochs", type=_count, metavar="N", help="override every recipe's epochs")
     s.add_argument("--out", metavar="FILE", help="write the results as JSON")
     s.add_argument("--quiet", action="store_true", help="no line per run on stderr")
     s.set_defaults(run=cmd_bench)
+    s = sub.add_parser("headline", help="rewrite the README's headline table from results/")
+    s.add_argument("--results", default="results", metavar="DIR",
+                   help="folder of benchmark JSON files (default results)")
+    s.add_argument("--readme", default="README.md", metavar="FILE", help="default README.md")
+    s.set_defaults(run=cmd_headline)
     s = sub.add_parser("predict", parents=[dev_opts], help="read one digit from each image")
     s.add_argument("model", metavar="MODEL", help="checkpoint folder written by train, or .onnx")
     s.add_argument("images", metavar="IMAGE", nargs="+", help="PNG or JPEG, one digit each")

@@ -72,14 +72,16 @@ class FastCNN(nn.Module):
     border and on full-resolution maps. It crops the 2-pixel frame that MNIST's 20×20 digit box
     leaves empty, and downsamples with strided convolutions instead of max-pooling."""
 
-    def __init__(self, width: int = 32, hidden: int = 128, crop: int = 2) -> None:
+    def __init__(self, width: int = 32, hidden: int = 128, crop: int = 2,
+                 width2: int | None = None) -> None:
         super().__init__()
         self.crop = crop
+        width2 = width2 or 2 * width  # the second convolution's channels
         side = 28 - 2 * crop
         side = ((side - 5) // 2 + 1 - 3) // 2 + 1
         self.conv1 = nn.Conv2d(1, width, 5, stride=2)
-        self.conv2 = nn.Conv2d(width, 2 * width, 3, stride=2)
-        self.fc1 = nn.Linear(2 * width * side * side, hidden)
+        self.conv2 = nn.Conv2d(width, width2, 3, stride=2)
+        self.fc1 = nn.Linear(width2 * side * side, hidden)
         self.fc2 = nn.Linear(hidden, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -75,8 +75,11 @@ def make_schedule(recipe: Recipe, opt: torch.optim.Optimizer, steps_per_epoch: i
     if recipe.schedule == "onecycle":
         # OneCycleLR needs a few steps per phase; tiny runs get them (they end early anyway)
         steps = max(total + 1, math.ceil(2 / min(recipe.onecycle_pct_start, 0.5)) + 1)
+        # momentum is cycled where the optimizer has one (Adadelta has none)
+        cycle = "momentum" in opt.defaults or "betas" in opt.defaults
         return torch.optim.lr_scheduler.OneCycleLR(
-            opt, recipe.lr, total_steps=steps, pct_start=recipe.onecycle_pct_start)
+            opt, recipe.lr, total_steps=steps, pct_start=recipe.onecycle_pct_start,
+            cycle_momentum=cycle)
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
 
 
@@ -84,14 +87,31 @@ def _grad_norm(params: list[torch.Tensor]) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm([p.grad for p in params])))
 
 
+def _freeze(model: nn.Module, prefixes: tuple[str, ...], params: list[torch.Tensor]
+            ) -> list[torch.Tensor]:
+    """Stop training the parameters named with one of ``prefixes``; return those still trained.
+    A frozen layer needs no weight gradient, and the layer below it none for its input."""
+    frozen = [p for n, p in model.named_parameters() if n.startswith(prefixes)]
+    if not frozen:
+        raise ValueError(f"no parameter of the model starts with {prefixes}")
+    for p in frozen:
+        p.requires_grad_(False)
+        p.grad = None
+    return [p for p in params if p.requires_grad]
+
+
 def fit(recipe: Recipe, data: MNIST, device: str = "auto", progress: bool | Callable = True,
-        model: nn.Module | None = None, split_time: bool = True) -> FitResult:
+        model: nn.Module | None = None, split_time: bool = True,
+        on_step: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None) -> FitResult:
     """Train as ``recipe`` says on ``data.train``, validating on ``data.val``.
 
     ``progress``: True shows a tqdm bar, False is silent, a callable receives each history row.
     Pass ``model`` to fine-tune an existing network instead of building ``recipe.model``.
     ``split_time=False`` synchronizes only at evaluations, so an accelerator can queue work
     ahead; the history then counts all training time as compute.
+    ``on_step(step, grad_norm, loss)``, if given, is called after every backward pass with the
+    step's number (from 1) and two 0-d tensors: the gradient norm before any clipping, and the
+    loss. It is for per-step traces, not timings: without clipping it adds a norm per step.
     """
     dev = resolve_device(device)
     torch.manual_seed(recipe.seed)
@@ -108,6 +128,10 @@ def fit(recipe: Recipe, data: MNIST, device: str = "auto", progress: bool | Call
     params = [p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(recipe, params)
     steps_per_epoch = len(train)
+    freeze_at: dict[int, tuple[str, ...]] = {}  # step after which to freeze: name prefixes
+    for prefix, epochs in recipe.freeze.items():
+        step = round(epochs * steps_per_epoch)
+        freeze_at[step] = freeze_at.get(step, ()) + (prefix,)
     sched = make_schedule(recipe, opt, steps_per_epoch)
     eval_at = {round(steps_per_epoch * (k + 1) / recipe.evals_per_epoch) for k in
                range(recipe.evals_per_epoch)}
@@ -126,6 +150,9 @@ def fit(recipe: Recipe, data: MNIST, device: str = "auto", progress: bool | Call
         it = iter(train)
         t2 = time.perf_counter()
         for step in range(1, steps_per_epoch + 1):
+            global_step = epoch * steps_per_epoch + step
+            if global_step - 1 in freeze_at:
+                params = _freeze(model, freeze_at[global_step - 1], params)
             if split_time:
                 synchronize(dev)
                 t0 = time.perf_counter()
@@ -143,8 +170,10 @@ def fit(recipe: Recipe, data: MNIST, device: str = "auto", progress: bool | Call
             loss.backward()
             if recipe.clip_norm is not None:
                 norms.append(nn.utils.clip_grad_norm_(params, recipe.clip_norm).detach())
-            elif step % GRAD_NORM_EVERY == 1:
+            elif step % GRAD_NORM_EVERY == 1 or on_step is not None:
                 norms.append(_grad_norm(params).detach())
+            if on_step is not None:
+                on_step(global_step, norms[-1], loss.detach())
             opt.step()
             sched.step()
             loss_sum += loss.detach()

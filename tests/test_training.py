@@ -115,3 +115,56 @@ def test_corrupt_checkpoint_is_one_clear_error(tiny_mnist, tmp_path):
     assert "\n" not in str(e.value)
     with pytest.raises(checkpoints.CheckpointError, match="no such"):
         checkpoints.load(tmp_path / "absent")
+
+
+def test_on_step_sees_every_step_and_the_norm_before_clipping(tiny_mnist):
+    seen = []
+    r = fit(SMALL.replace(epochs=2, clip_norm=0.05), tiny_mnist, device="cpu", progress=False,
+            on_step=lambda step, norm, loss: seen.append((step, float(norm), float(loss))))
+    steps = [s for s, _, _ in seen]
+    assert steps == list(range(1, 2 * math.ceil(600 / 32) + 1))
+    assert seen[0][1] > 0.05  # the norm before clipping, as the history reports it
+    first = [n for s, n, _ in seen if s <= round(math.ceil(600 / 32) / 2)]
+    assert r.history[0]["grad_norm"] == pytest.approx(sum(first) / len(first), rel=1e-5)
+    assert all(math.isfinite(x) for _, _, x in seen)
+    assert r.epochs_run == 2
+
+
+def test_onecycle_works_with_an_optimizer_without_momentum(tiny_mnist):
+    r = fit(SMALL.replace(optimizer="adadelta", lr=1.0, schedule="onecycle", epochs=1),
+            tiny_mnist, device="cpu", progress=False)
+    assert r.history[-1]["lr"] < 0.01  # annealed far below the peak of 1.0
+
+
+def test_freeze_stops_a_layer_learning_at_its_epoch(tiny_mnist):
+    """FreezeOut: a layer frozen after half an epoch keeps its mid-epoch weights; the rest
+    goes on learning; frozen parameters get no gradient."""
+    seen = {}
+
+    def snapshot(step, _norm, _loss):
+        if step == 2:  # after the freeze point's step: the weights of the layer stay put
+            seen["conv1"] = r_model.conv1.weight.detach().clone()
+            seen["fc1"] = r_model.fc1.weight.detach().clone()
+
+    from mnistlib.models import create_model
+    torch.manual_seed(0)
+    r_model = create_model("fast_cnn")
+    steps = math.ceil(len(tiny_mnist.train.labels) / SMALL.batch_size)
+    recipe = SMALL.replace(freeze={"conv1": 1 / steps})  # frozen after the first step
+    r = fit(recipe, tiny_mnist, device="cpu", progress=False, model=r_model, on_step=snapshot)
+    assert torch.equal(r.model.conv1.weight, seen["conv1"])
+    assert not torch.equal(r.model.fc1.weight, seen["fc1"])
+    assert not r.model.conv1.weight.requires_grad and r.model.conv1.weight.grad is None
+    assert r.val_accuracy > 0.8
+
+
+def test_freeze_rejects_a_name_no_parameter_has(tiny_mnist):
+    with pytest.raises(ValueError, match="conv9"):
+        fit(SMALL.replace(freeze={"conv9": 0.5}), tiny_mnist, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="epochs"):
+        SMALL.replace(freeze={"conv1": -1})
+
+
+def test_freeze_survives_a_round_trip_through_json():
+    r = get_recipe("fast")
+    assert Recipe.from_dict(r.to_dict()) == r and r.freeze
