@@ -8,7 +8,7 @@ same images on every device. Each works on a batch of float images ``[N, 1, 28, 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, Mapping
 
 import torch
 import torch.nn as nn
@@ -260,4 +260,19 @@ def corruption_accuracy(model: nn.Module, split: Split, device: torch.device | s
     for name in names or list(CORRUPTIONS):
         result[name] = accuracy(model, split_batches(corrupted(split, name, seed), device,
                                                      normalization))
+    return result
+
+
+def corruption_accuracies(models: Mapping[str, nn.Module], split: Split,
+                          device: torch.device | str, normalization: str = "standard",
+                          names: list[str] | None = None, seed: int = 0
+                          ) -> dict[str, dict[str, float]]:
+    """``corruption_accuracy`` for several models, each corruption computed once for all:
+    ``result[key][corruption]``, with ``clean`` first (keys: any hashable, e.g. a tuple)."""
+    result = {m: {"clean": accuracy(model, split_batches(split, device, normalization))}
+              for m, model in models.items()}
+    for name in names or list(CORRUPTIONS):
+        bad = corrupted(split, name, seed)
+        for m, model in models.items():
+            result[m][name] = accuracy(model, split_batches(bad, device, normalization))
     return result

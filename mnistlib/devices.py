@@ -46,7 +46,8 @@ def describe(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     if device.type == "cpu":
-        return f"{cpu_name()}, {torch.get_num_threads()} threads"
+        n = torch.get_num_threads()
+        return f"{cpu_name()}, {n} thread{'s' if n > 1 else ''}"
     return device.type
 
 

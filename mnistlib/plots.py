@@ -111,6 +111,43 @@ def learning_curves(history: Sequence[Mapping[str, float]],
     return fig
 
 
+def curves(panels: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]],
+           xlabel: str, ylabel: str, title: str, logx: bool = False,
+           xticks: Mapping[float, str] | None = None, ncols: int = 2,
+           hlines: Mapping[str, float] | None = None) -> Figure:
+    """Several named lines per panel, ``panels[panel][line] = (x, y)``, panels side by side
+    with a shared y-axis; a line keeps its colour in every panel. ``xticks`` maps positions to
+    labels; ``hlines`` draws labelled dashed reference levels in every panel. E.g. ensemble
+    accuracy against the number of members, one line per method, one panel per split."""
+    names = list(panels)
+    ncols = min(ncols, len(names))
+    nrows = math.ceil(len(names) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.8 * nrows + 0.4),
+                             squeeze=False, sharey=True)
+    colors = {}
+    for ax, name in zip(axes.flat, names):
+        for label, (x, y) in panels[name].items():
+            color = colors.setdefault(label, f"C{len(colors) % 10}")
+            ax.plot(x, y, "o-" if len(x) <= 30 else "-", ms=4, color=color, label=label)
+        for k, (label, level) in enumerate((hlines or {}).items()):
+            ax.axhline(level, color="gray", lw=1, ls=("--", ":", "-.")[k % 3], label=label)
+        if logx:
+            ax.set_xscale("log")
+        if xticks:
+            ax.set_xticks(list(xticks), list(xticks.values()))
+            ax.set_xticks([], minor=True)
+        ax.set(title=name, xlabel=xlabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel)
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_axis_off()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def per_epoch_times(history: Sequence[Mapping[str, float]]) -> list[dict[str, float]]:
     """Seconds per epoch waiting for data and computing, from ``fit``'s cumulative history.
 
@@ -240,5 +277,235 @@ def sweep(x: Sequence[float], panels: Mapping[str, Sequence[float]], xlabel: str
             ax.set_xticks(list(x), [str(v) for v in x])
         ax.grid(alpha=0.3)
     fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def pareto_front(points: Mapping[str, tuple[float, float]]) -> list[str]:
+    """The names of the points that no other point beats, cheapest first: ``points[name]`` is
+    ``(cost, value)``; a point is beaten by one that costs no more and is worth no less, and is
+    strictly better in one of the two."""
+    front = [n for n, (c, v) in points.items()
+             if not any((c2 <= c and v2 >= v) and (c2 < c or v2 > v)
+                        for m, (c2, v2) in points.items() if m != n)]
+    return sorted(front, key=lambda n: points[n])
+
+
+def pareto(points: Mapping[str, Mapping[str, float]], xlabel: str = "training time (s)",
+           ylabel: str = "test accuracy (%)", title: str = "Accuracy against training time",
+           logx: bool = False) -> Figure:
+    """Each variant as a point, ``points[name]`` holding ``x`` (a cost, lower is better) and
+    ``y`` (a value, higher is better), with optional whiskers ``x_min``/``x_max`` and a
+    symmetric ``y_err``; the Pareto front (``pareto_front``) is joined by a dashed line."""
+    names = list(points)
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for i, n in enumerate(names):
+        p = points[n]
+        xerr = None
+        if "x_min" in p and "x_max" in p:
+            xerr = [[p["x"] - p["x_min"]], [p["x_max"] - p["x"]]]
+        ax.errorbar([p["x"]], [p["y"]], xerr=xerr, yerr=p.get("y_err"), fmt="o", capsize=4,
+                    color=f"C{i % 10}", label=n)
+        ax.annotate(n, (p["x"], p["y"]), xytext=(6, 4), textcoords="offset points", fontsize=9)
+    front = pareto_front({n: (points[n]["x"], points[n]["y"]) for n in names})
+    ax.plot([points[n]["x"] for n in front], [points[n]["y"] for n in front], "--",
+            color="gray", lw=1, zorder=0, label="Pareto front")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    if logx:
+        ax.set_xscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def image_rows(rows: Mapping[str, torch.Tensor | np.ndarray], title: str = "",
+               size: float = 0.9) -> Figure:
+    """Digits in rows, each row named at its left: e.g. the same digits under one
+    augmentation or corruption per row. Every row holds the same number of images."""
+    names = list(rows)
+    ncols = len(rows[names[0]])
+    if any(len(rows[n]) != ncols for n in names):
+        raise ValueError("every row must hold the same number of images")
+    fig = digit_grid(np.concatenate([_pixels(rows[n]) for n in names]), ncols=ncols,
+                     title=title, size=size)
+    width = max(len(n) for n in names)
+    fig.set_size_inches(fig.get_figwidth() + 0.09 * width, fig.get_figheight())
+    fig.tight_layout()
+    fig.subplots_adjust(left=0.09 * width / fig.get_figwidth() + 0.02)
+    for name, ax in zip(names, fig.axes[::ncols]):
+        ax.text(-0.12, 0.5, name, transform=ax.transAxes, ha="right", va="center", fontsize=9)
+    return fig
+
+
+def heatmap(values: Sequence[Sequence[float]] | np.ndarray, rows: Sequence[str],
+            cols: Sequence[str], title: str, xlabel: str, ylabel: str, colorbar: str,
+            fmt: str = "{:.1f}", vmin: float | None = None, vmax: float | None = None,
+            cmap: str = "viridis") -> Figure:
+    """A table of numbers as coloured cells, each cell annotated with its value (``fmt``):
+    e.g. accuracy (%) per corruption (rows) and model (columns)."""
+    m = np.asarray(values, dtype=float)
+    if m.shape != (len(rows), len(cols)):
+        raise ValueError(f"values are {m.shape}, labels say {(len(rows), len(cols))}")
+    fig, ax = plt.subplots(figsize=(1.1 * len(cols) + 3.2, 0.32 * len(rows) + 1.8))
+    im = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    lo, hi = im.norm.vmin, im.norm.vmax
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            light = (m[i, j] - lo) / ((hi - lo) or 1) > 0.6  # dark text on light cells
+            ax.text(j, i, fmt.format(m[i, j]), ha="center", va="center", fontsize=8,
+                    color="black" if light else "white")
+    ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    fig.colorbar(im, ax=ax, label=colorbar)
+    fig.tight_layout()
+    return fig
+
+
+def grouped_bars(groups: Mapping[str, Mapping[str, float]], ylabel: str, title: str,
+                 xlabel: str = "", spread: Mapping[str, Mapping[str, tuple[float, float]]]
+                 | None = None, fmt: str = "{:.1f}", ylim: tuple[float, float] | None = None
+                 ) -> Figure:
+    """Bars grouped along x by the outer key, one colour per inner key (same inner keys in
+    every group), each bar labelled with its value; ``spread[group][bar]`` = (min, max)
+    draws whiskers, e.g. over seeds."""
+    names, bars = list(groups), list(next(iter(groups.values())))
+    width = 0.8 / len(bars)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(names) * len(bars) / 2 + 2), 4.2))
+    for k, bar in enumerate(bars):
+        x = np.arange(len(names)) + (k - (len(bars) - 1) / 2) * width
+        y = np.array([groups[n][bar] for n in names])
+        err = None
+        if spread is not None:
+            lo_hi = np.array([spread[n][bar] for n in names])
+            err = [y - lo_hi[:, 0], lo_hi[:, 1] - y]
+        ax.bar(x, y, width, yerr=err, capsize=3, label=bar)
+        for xi, yi in zip(x, y):
+            ax.annotate(fmt.format(yi), (xi, yi), xytext=(0, 2), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(range(len(names)), names)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_vs_time(points: Mapping[str, Mapping[str, Mapping[str, float]]],
+                     targets: Sequence[float] = (),
+                     title: str = "Test accuracy against training time") -> Figure:
+    """One point per recipe: median training time (whiskers: min–max) against mean test
+    accuracy (bars: ± one standard deviation), time on a log scale. ``points[name]`` holds
+    ``seconds`` and ``accuracy`` (a fraction) ``benchmarking.stats`` dicts."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for name, p in points.items():
+        s, a = p["seconds"], p["accuracy"]
+        x, y = s["median"], 100 * a["mean"]
+        ax.errorbar(x, y, xerr=[[x - s["min"]], [s["max"] - x]], yerr=100 * a["std"], fmt="o",
+                    capsize=4, label=f"{name} ({a['n']} run{'s' if a['n'] != 1 else ''})")
+        ax.annotate(name, (x, y), xytext=(6, 6), textcoords="offset points", fontsize=9)
+    for t in targets:
+        ax.axhline(100 * t, color="gray", lw=1, ls="--")
+        ax.annotate(f"{100 * t:g} %", (0, 100 * t), xycoords=("axes fraction", "data"),
+                    xytext=(3, 2), textcoords="offset points", fontsize=8, color="gray")
+    ax.set_xscale("log")
+    ax.set(xlabel="training time (s, log scale); point: median, whiskers: min–max",
+           ylabel="test accuracy (%); point: mean, bars: ± 1 std", title=title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def predictions(images: torch.Tensor | np.ndarray, labels: torch.Tensor,
+                predicted: Mapping[str, torch.Tensor], ncols: int = 10, title: str = "",
+                size: float = 1.25) -> Figure:
+    """Digits captioned with the true digit and each model's prediction (``predicted[name]``,
+    one per image), the caption red where any model is wrong."""
+    wrong = torch.zeros(len(labels), dtype=torch.bool)
+    for p in predicted.values():
+        wrong |= p.cpu() != labels.cpu()
+    captions = ["\n".join([f"true: {int(labels[i])}"] + [f"{name}: {int(p[i])}" for name, p
+                                                        in predicted.items()])
+                for i in range(len(labels))]
+    return digit_grid(images, captions, ncols=ncols, title=title, size=size,
+                      caption_colors=["tab:red" if w else "black" for w in wrong])
+
+
+def ablation_bars(panels: Mapping[str, Mapping[str, Mapping[str, float]]],
+                  title: str = "One change at a time") -> Figure:
+    """One panel per measured quantity, one horizontal bar per variant: the mean with a
+    whisker of one standard deviation, from ``ablation.summary`` (or ``benchmarking.stats``)
+    dicts. A panel's key is its x-axis label (with its unit); a variant that missed the
+    target in some runs (``missed``) says so, and one with no value is left without a bar."""
+    names = list(dict.fromkeys(n for p in panels.values() for n in p))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 0.5 * len(names) + 1.8),
+                             sharey=True, squeeze=False)
+    for ax, (label, rows) in zip(axes[0], panels.items()):
+        mean = np.array([rows[n]["mean"] if n in rows else np.nan for n in names], dtype=float)
+        std = np.array([rows[n].get("std", 0.0) if n in rows else 0.0 for n in names], dtype=float)
+        ax.barh(names, np.nan_to_num(mean), xerr=np.nan_to_num(std), capsize=3,
+                color=[f"C{i % 10}" for i in range(len(names))])
+        for i, n in enumerate(names):
+            if n not in rows:
+                continue
+            r, top = rows[n], np.nan_to_num(mean[i] + std[i])
+            note = "not reached" if np.isnan(mean[i]) else f"{mean[i]:.3g}"
+            if r.get("n", 1) > 1:
+                note += f" ± {std[i]:.2g}"
+            if r.get("missed"):
+                note += f" (missed {r['missed']} of {r['missed'] + r.get('n', 0)})"
+            ax.text(top, i, "  " + note, va="center", fontsize=8)
+        ax.set(xlabel=label)
+        ax.tick_params(labelleft=True)  # every panel names its variants
+        ax.margins(x=0.35)
+        ax.grid(alpha=0.3, axis="x")
+    axes[0][0].invert_yaxis()  # shared y: once inverts them all
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def val_curves(histories: Mapping[str, Sequence[Mapping[str, float]]],
+               targets: Sequence[float] = (0.98, 0.99), x: str = "train_seconds",
+               title: str = "Validation accuracy against training time",
+               ymin: float = 95.0) -> Figure:
+    """Validation accuracy of several runs on one axis, against training seconds (``x`` =
+    ``train_seconds``) or epochs (``x`` = ``epoch``), from ``fit``'s histories."""
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    for i, (name, hist) in enumerate(histories.items()):
+        ax.plot([h[x] for h in hist], [100 * h["val_accuracy"] for h in hist], ".-", ms=4,
+                color=f"C{i % 10}", label=name)
+    for t in targets:
+        ax.axhline(100 * t, color="gray", lw=1, ls="--")
+        ax.annotate(f"{100 * t:g} %", (1, 100 * t), xycoords=("axes fraction", "data"),
+                    xytext=(-30, 2), textcoords="offset points", fontsize=8, color="gray")
+    ax.set(xlabel="training time (s)" if x == "train_seconds" else "epoch",
+           ylabel="validation accuracy (%)", title=title, ylim=(ymin, 100))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def lines(series: Mapping[str, Sequence[float]], xlabel: str, ylabel: str, title: str,
+          x: Sequence[float] | None = None, logx: bool = False, logy: bool = False) -> Figure:
+    """Several named series on one axis, against ``x`` (1, 2, … when None): e.g. a gradient
+    norm per training step, or accuracy against a swept learning rate. NaN leaves a gap."""
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    for i, (name, y) in enumerate(series.items()):
+        xs = list(x) if x is not None else list(range(1, len(y) + 1))
+        ax.plot(xs, list(y), "o-" if len(y) <= 30 else "-", ms=4, lw=1, color=f"C{i % 10}",
+                label=name)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

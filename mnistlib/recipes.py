@@ -144,12 +144,13 @@ register(Recipe(
 
 # Chapter 4's training strategy: the baseline's network and inputs, trained to reach a
 # validation target in as little time as possible. Why each choice: chapter 3's device-resident
-# loader (no per-image Python work); Adam at batch 128, which takes large, well-scaled steps
-# from the start and keeps the cores busy; a one-cycle schedule over two epochs, whose
-# learning rate is already falling when the network nears the target; clipping at norm 1,
-# insurance against the rare large step; and early stopping on the validation split: at 99 %,
-# or after one epoch without improvement (keeping the best weights).
+# loader (no per-image Python work); Adam at its customary learning rate, which reaches the
+# target in fewer images than Adadelta; cosine annealing over two epochs, high while the
+# network is far from the target and falling as it nears it; clipping at norm 1, insurance
+# against the rare large step; early stopping on the validation split: at 99 %, or after one
+# epoch (10 evaluations) without improvement, keeping the best weights. The batch stays at 64:
+# on a CPU a larger one buys no speed and takes fewer steps per image.
 register(Recipe(
-    name="strategy", loader="device", batch_size=128, optimizer="adam", lr=3e-3,
-    schedule="onecycle", epochs=2, clip_norm=1.0, evals_per_epoch=10, target_acc=0.99,
+    name="strategy", loader="device", batch_size=64, optimizer="adam", lr=1e-3,
+    schedule="cosine", epochs=2, clip_norm=1.0, evals_per_epoch=10, target_acc=0.99,
     patience=10))

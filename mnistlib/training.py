@@ -129,6 +129,7 @@ def fit(recipe: Recipe, data: MNIST, device: str = "auto", progress: bool | Call
     opt = make_optimizer(recipe, params)
     steps_per_epoch = len(train)
     freeze_at: dict[int, tuple[str, ...]] = {}  # step after which to freeze: name prefixes
+    frozen: list[torch.Tensor] = []
     for prefix, epochs in recipe.freeze.items():
         step = round(epochs * steps_per_epoch)
         freeze_at[step] = freeze_at.get(step, ()) + (prefix,)
@@ -152,7 +153,9 @@ def fit(recipe: Recipe, data: MNIST, device: str = "auto", progress: bool | Call
         for step in range(1, steps_per_epoch + 1):
             global_step = epoch * steps_per_epoch + step
             if global_step - 1 in freeze_at:
-                params = _freeze(model, freeze_at[global_step - 1], params)
+                trained = _freeze(model, freeze_at[global_step - 1], params)
+                frozen += [p for p in params if not p.requires_grad]
+                params = trained
             if split_time:
                 synchronize(dev)
                 t0 = time.perf_counter()
@@ -228,6 +231,8 @@ def fit(recipe: Recipe, data: MNIST, device: str = "auto", progress: bool | Call
         bar.close()
     if best_state is not None and best > result.history[-1]["val_accuracy"]:
         model.load_state_dict(best_state)
+    for p in frozen:  # freezing is part of the schedule, not of the model fit returns
+        p.requires_grad_(True)
     result.train_seconds = data_s + compute_s
     result.val_accuracy = max(best, result.history[-1]["val_accuracy"]) if best_state else \
         result.history[-1]["val_accuracy"]

@@ -78,3 +78,13 @@ def test_corruption_accuracy_scores_the_corrupted_images():
     assert list(acc) == ["clean", "brightness", "translate"]
     assert acc["clean"] == 1.0 and acc["brightness"] == 1.0  # a uniform shift keeps the argmax
     assert acc["translate"] < 0.9  # a 6-pixel move puts the block in its neighbour's place
+
+
+def test_corruption_accuracies_match_one_model_at_a_time():
+    split = synthetic_split(60, 7)
+    models = {"reader": BlockReader(), "shifted": nn.Sequential(BlockReader(), nn.Identity())}
+    names = ["translate", "gaussian_noise"]
+    table = C.corruption_accuracies(models, split, "cpu", names=names, seed=3)
+    assert list(table) == ["reader", "shifted"]
+    for m, model in models.items():
+        assert table[m] == corruption_accuracy(model, split, "cpu", names=names, seed=3)

@@ -43,7 +43,7 @@ def glued_keys(nb) -> list[re.Pattern]:
             if not isinstance(node, ast.Call):
                 continue
             if getattr(node.func, "id", "") == "glue_all":  # glue_all(key=value, …)
-                patterns += [re.escape(k.arg) for k in node.keywords]
+                patterns += [re.escape(k.arg) for k in node.keywords if k.arg]  # not **dict
             if getattr(node.func, "id", "") != "glue":
                 continue
             arg = node.args[0]
