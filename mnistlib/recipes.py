@@ -144,13 +144,18 @@ register(Recipe(
 
 # Chapter 4's training strategy: the baseline's network and inputs, trained to reach a
 # validation target in as little time as possible. Why each choice: chapter 3's device-resident
-# loader (no per-image Python work); Adam at its customary learning rate, which reaches the
-# target in fewer images than Adadelta; cosine annealing over two epochs, high while the
-# network is far from the target and falling as it nears it; clipping at norm 1, insurance
-# against the rare large step; early stopping on the validation split: at 99 %, or after one
-# epoch (10 evaluations) without improvement, keeping the best weights. The batch stays at 64:
-# on a CPU a larger one buys no speed and takes fewer steps per image.
+# loader (no per-image Python work); Adam, which reaches the target in fewer images than
+# Adadelta, at twice its customary learning rate (2e-3); the baseline's batch of 64, which on a
+# CPU costs less per image than 32 or 128; a one-cycle schedule over a single epoch with a short
+# warm-up (10 %), so that the learning rate is already falling when the network nears the
+# target; clipping at norm 1, insurance against the rare large step at that rate; FreezeOut
+# (Brock et al. 2017): the first convolution stops learning after a fifth of an epoch (which
+# saves the second convolution's input gradient) and the second after two fifths (which saves
+# the rest of the convolutions' backward pass), about a fifth of the time to 98 % on the CPU; early
+# stopping on the validation split: at 99 %, or after one epoch (10 evaluations) without
+# improvement, keeping the best weights. On the CPU it reached 98 % validation accuracy after
+# 0.6 to 0.75 of an epoch, where the baseline needs a little more than one.
 register(Recipe(
-    name="strategy", loader="device", batch_size=64, optimizer="adam", lr=1e-3,
-    schedule="cosine", epochs=2, clip_norm=1.0, evals_per_epoch=10, target_acc=0.99,
-    patience=10))
+    name="strategy", loader="device", batch_size=64, optimizer="adam", lr=2e-3,
+    schedule="onecycle", onecycle_pct_start=0.1, epochs=1, clip_norm=1.0,
+    freeze={"conv1": 0.2, "conv2": 0.4}, evals_per_epoch=10, target_acc=0.99, patience=10))
