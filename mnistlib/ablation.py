@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
+from mnistlib import benchmarking
 from mnistlib.benchmarking import stats
 from mnistlib.data import MNIST
 from mnistlib.devices import resolve_device
@@ -61,15 +62,10 @@ def _pipeline(r: Recipe) -> tuple:
 
 def warm_up(recipes: Sequence[Recipe], data: MNIST, device: torch.device,
             images: int = 1024) -> None:
-    """One short untimed run per distinct pipeline (model, loader, batch size, optimizer)."""
-    small = MNIST(data.train.subset(images), data.val.subset(256), data.test,
-                  data.train_indices[:images], data.val_indices[:256], data.root)
-    seen = set()
-    for r in recipes:
-        if _pipeline(r) not in seen:
-            seen.add(_pipeline(r))
-            fit(r.replace(epochs=1, patience=None, target_acc=None, evals_per_epoch=1),
-                small, device=str(device), progress=False)
+    """``benchmarking.warm_up`` once per distinct pipeline (model, loader, batch size,
+    optimizer)."""
+    for r in {_pipeline(r): r for r in recipes}.values():
+        benchmarking.warm_up(r, data, device, images=images)
 
 
 def run_variants(variants: Mapping[str, Recipe], data: MNIST, seeds: Sequence[int],

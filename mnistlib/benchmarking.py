@@ -58,12 +58,14 @@ def ratio_stats(numerator: Sequence[float], denominator: Sequence[float]) -> dic
             "min": min(pairs), "max": max(pairs)}
 
 
-def warm_up(recipe: Recipe, data: MNIST, device: torch.device) -> None:
-    """One short untimed run, so kernels, allocators and caches are ready before timing."""
-    small = MNIST(data.train.subset(WARMUP_IMAGES), Split(data.val.images[:1000], data.val.labels[:1000]),
-                  data.test, data.train_indices[:WARMUP_IMAGES], data.val_indices[:1000], data.root)
-    fit(recipe.replace(epochs=1, patience=None, target_acc=None), small, device=str(device),
-        progress=False)
+def warm_up(recipe: Recipe, data: MNIST, device: torch.device,
+            images: int = WARMUP_IMAGES) -> None:
+    """One short untimed run on ``images`` training images, so kernels, allocators and caches
+    are ready before timing."""
+    small = MNIST(data.train.subset(images), Split(data.val.images[:1000], data.val.labels[:1000]),
+                  data.test, data.train_indices[:images], data.val_indices[:1000], data.root)
+    fit(recipe.replace(epochs=1, patience=None, target_acc=None, evals_per_epoch=1), small,
+        device=str(device), progress=False)
 
 
 def environment(device: torch.device) -> dict[str, object]:

@@ -256,11 +256,7 @@ def corruption_accuracy(model: nn.Module, split: Split, device: torch.device | s
                         normalization: str = "standard", names: list[str] | None = None,
                         seed: int = 0) -> dict[str, float]:
     """Accuracy on the clean split (key ``clean``) and under each corruption (all by default)."""
-    result = {"clean": accuracy(model, split_batches(split, device, normalization))}
-    for name in names or list(CORRUPTIONS):
-        result[name] = accuracy(model, split_batches(corrupted(split, name, seed), device,
-                                                     normalization))
-    return result
+    return corruption_accuracies({0: model}, split, device, normalization, names, seed)[0]
 
 
 def corruption_accuracies(models: Mapping[str, nn.Module], split: Split,

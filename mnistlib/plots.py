@@ -81,6 +81,16 @@ def mean_digits(images: torch.Tensor, labels: torch.Tensor,
                       title=title, size=1.6)
 
 
+def _target_lines(ax, targets: Sequence[float], right: bool = False) -> None:
+    """A dashed grey line at each target accuracy (a fraction; the axis is in %), labelled at
+    the axis's left edge, or its right one."""
+    for t in targets:
+        ax.axhline(100 * t, color="gray", lw=1, ls="--")
+        ax.annotate(f"{100 * t:g} %", (1 if right else 0, 100 * t),
+                    xycoords=("axes fraction", "data"), xytext=(-30 if right else 3, 2),
+                    textcoords="offset points", fontsize=8, color="gray")
+
+
 def learning_curves(history: Sequence[Mapping[str, float]],
                     targets: Sequence[float] = (0.98, 0.99), title: str = "Learning curves") -> Figure:
     """Training loss, validation accuracy (against epochs and against training seconds) and
@@ -100,10 +110,7 @@ def learning_curves(history: Sequence[Mapping[str, float]],
     d.set(xlabel="epoch", ylabel="learning rate", ylim=(0, None),
           title="Learning rate (at each evaluation)")
     for ax in (b, c):
-        for t in targets:
-            ax.axhline(100 * t, color="gray", lw=1, ls="--")
-            ax.annotate(f"{100 * t:g} %", (0, 100 * t), xycoords=("axes fraction", "data"),
-                        xytext=(3, 2), textcoords="offset points", fontsize=8, color="gray")
+        _target_lines(ax, targets)
     for ax in (a, b, c, d):
         ax.grid(alpha=0.3)
     fig.suptitle(title)
@@ -407,10 +414,7 @@ def accuracy_vs_time(points: Mapping[str, Mapping[str, Mapping[str, float]]],
         ax.errorbar(x, y, xerr=[[x - s["min"]], [s["max"] - x]], yerr=100 * a["std"], fmt="o",
                     capsize=4, label=f"{name} ({a['n']} run{'s' if a['n'] != 1 else ''})")
         ax.annotate(name, (x, y), xytext=(6, 6), textcoords="offset points", fontsize=9)
-    for t in targets:
-        ax.axhline(100 * t, color="gray", lw=1, ls="--")
-        ax.annotate(f"{100 * t:g} %", (0, 100 * t), xycoords=("axes fraction", "data"),
-                    xytext=(3, 2), textcoords="offset points", fontsize=8, color="gray")
+    _target_lines(ax, targets)
     ax.set_xscale("log")
     ax.set(xlabel="training time (s, log scale); point: median, whiskers: min–max",
            ylabel="test accuracy (%); point: mean, bars: ± 1 std", title=title)
@@ -479,10 +483,7 @@ def val_curves(histories: Mapping[str, Sequence[Mapping[str, float]]],
     for i, (name, hist) in enumerate(histories.items()):
         ax.plot([h[x] for h in hist], [100 * h["val_accuracy"] for h in hist], ".-", ms=4,
                 color=f"C{i % 10}", label=name)
-    for t in targets:
-        ax.axhline(100 * t, color="gray", lw=1, ls="--")
-        ax.annotate(f"{100 * t:g} %", (1, 100 * t), xycoords=("axes fraction", "data"),
-                    xytext=(-30, 2), textcoords="offset points", fontsize=8, color="gray")
+    _target_lines(ax, targets, right=True)
     ax.set(xlabel="training time (s)" if x == "train_seconds" else "epoch",
            ylabel="validation accuracy (%)", title=title, ylim=(ymin, 100))
     ax.grid(alpha=0.3)
