@@ -69,8 +69,9 @@ class TMFCNN(nn.Module):
 @register("fast_cnn")
 class FastCNN(nn.Module):
     """The ``fast`` recipe's network. One idea against the seed: spend no work on the empty
-    border and on full-resolution maps. It crops the 2-pixel frame that MNIST's 20×20 digit box
-    leaves empty, and downsamples with strided convolutions instead of max-pooling."""
+    border and on full-resolution maps. It crops a frame (``crop`` pixels on each side) that
+    MNIST's 20×20 digit box, centred by mass in 28×28, leaves nearly empty, and downsamples with
+    strided convolutions instead of max-pooling."""
 
     def __init__(self, width: int = 32, hidden: int = 128, crop: int = 2,
                  width2: int | None = None) -> None:
