@@ -83,6 +83,22 @@ def test_without_the_skip_a_dead_branch_kills_the_signal():
     assert torch.allclose(out[0], out[1])  # the contrast that makes the test above meaningful
 
 
+def test_he_init_keeps_the_signal_where_the_default_shrinks_it():
+    """Chapter 5's control: through the plain network's six convolutions, He initialization
+    keeps the scale of the activations that PyTorch's default initialization lets shrink."""
+    x = torch.randn(64, 1, 28, 28)
+
+    def last_stage_std(he: bool) -> float:
+        torch.manual_seed(0)
+        model = create_model("cnn", width=16, he_init=he)
+        h = x
+        with torch.no_grad():
+            for i, stage in enumerate(model.stages):
+                h = stage(h) if i == 0 else stage(torch.nn.functional.max_pool2d(h, 2))
+        return float(h.std())
+    assert last_stage_std(True) > 10 * last_stage_std(False)
+
+
 def test_attention_gates_rescale_channels_or_positions_by_a_factor_in_0_1():
     torch.manual_seed(0)
     x = torch.rand(2, 8, 5, 5) + 0.5
