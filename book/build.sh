@@ -2,7 +2,7 @@
 # The README's main command: set-up, the verified MNIST files, then the HTML book in
 # _build/html, every notebook executed. The profile is $MNISTLIB_PROFILE if set, else `full`
 # on a CUDA GPU and `cpu` without one (a lighter run that each page says it used); the device
-# is $MNISTLIB_DEVICE (default auto). Under an hour on 2 CPU cores. Any Sphinx warning (a
+# is $MNISTLIB_DEVICE (default auto). Any Sphinx warning (a
 # missing file, reference, citation or glued number) fails the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,14 +13,12 @@ if [ -n "${MNIST_ROOT:-}" ]; then export MNIST_ROOT="$(realpath -m "$MNIST_ROOT"
 python -c "import mnistlib.data as d; d.fetch()"  # fetch and verify before any notebook runs
 MNISTLIB_PROFILE="$(python -c "from mnistlib.profiles import default_profile as p; print(p())")"
 export MNISTLIB_PROFILE MNISTLIB_DEVICE="${MNISTLIB_DEVICE:-auto}"
-# Jupyter Book's execution cache is keyed on the notebooks' code alone: results computed under
-# another profile or on another device must not be served, so such a cache is dropped.
-cache=_build/.jupyter_cache
+# Jupyter Book's execution cache is keyed on the notebooks' code alone: book/stale.py drops every
+# page whose library code, committed results, profile or device changed since it was executed.
+# Trained models are kept in _build/models, keyed by recipe, seed, data and library code.
+export MNISTLIB_CACHE="${MNISTLIB_CACHE:-$PWD/_build/models}"
 run="$MNISTLIB_PROFILE $MNISTLIB_DEVICE cuda=$(python -c "import torch; print(torch.cuda.is_available())")"
-if [ "$(cat _build/.profile 2>/dev/null)" != "$run" ]; then
-    rm -rf "$cache"
-fi
-mkdir -p _build && echo "$run" > _build/.profile
+python book/stale.py _build/.jupyter_cache _build/.page_stamps.json "$run" book/[0-9]*.ipynb
 echo "building the book: profile $MNISTLIB_PROFILE, device $MNISTLIB_DEVICE ($run)"
 # --all re-reads every page, so the intro's numbers glued from the chapters are never stale;
 # unchanged notebooks are not executed again, they come from the cache.

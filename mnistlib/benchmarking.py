@@ -1,15 +1,18 @@
 """Timings that can be trusted: synchronize, warm up, repeat, and report median and spread.
 
-``bench`` runs recipes side by side in one process, seeds interleaved (recipe A seed 0,
-recipe B seed 0, A seed 1, …) so that drift in the machine's speed hits every recipe alike.
-What is timed is ``fit``'s training time: every step of the training loop, data included;
-loading the files into memory, building the model and the validation passes are not.
+``bench`` runs recipes side by side in one process through ``experiments.run`` (seeds
+interleaved, one warm-up per pipeline, never the cache). What is timed is ``fit``'s training
+time: every step of the training loop, data included; loading the files into memory, building
+the model and the evaluations are not. Every run's test accuracy is also scored at each epoch's
+end, for the record only: a recipe's **time to an accuracy** is, as DAWNBench defines it, its
+training time at the first epoch's end where the mean test accuracy over its seeds reaches it.
 """
 from __future__ import annotations
 
 import datetime
 import json
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -18,20 +21,14 @@ from typing import Callable, Sequence
 
 import torch
 
-from mnistlib.data import MNIST, Split
+from mnistlib.data import MNIST
 from mnistlib.devices import describe, resolve_device, synchronize
-from mnistlib.evaluation import evaluate
+from mnistlib.errors import ConfigError
+from mnistlib.experiments import ratio_stats, run, stats
+from mnistlib.files import write_json
 from mnistlib.recipes import Recipe
-from mnistlib.training import fit
 
-WARMUP_IMAGES = 4096
-
-
-def stats(values: Sequence[float]) -> dict[str, float]:
-    """n, median, mean, standard deviation, min and max of a sample."""
-    v = list(values)
-    return {"n": len(v), "median": statistics.median(v), "mean": statistics.fmean(v),
-            "std": statistics.stdev(v) if len(v) > 1 else 0.0, "min": min(v), "max": max(v)}
+__all__ = ["stats", "ratio_stats", "time_call", "bench", "time_to_accuracy"]
 
 
 def time_call(fn: Callable[[], object], device: str | torch.device = "cpu", repeats: int = 5,
@@ -51,75 +48,131 @@ def time_call(fn: Callable[[], object], device: str | torch.device = "cpu", repe
     return {**stats(times), "times": times}
 
 
-def ratio_stats(numerator: Sequence[float], denominator: Sequence[float]) -> dict[str, float]:
-    """A ratio of medians, with the spread of the ratio over all pairs of runs (min, max)."""
-    pairs = [a / b for a in numerator for b in denominator]
-    return {"ratio": statistics.median(numerator) / statistics.median(denominator),
-            "min": min(pairs), "max": max(pairs)}
+def train_step_time(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                    device: str | torch.device = "cpu", repeats: int = 20, warmup: int = 3,
+                    bf16: bool = False, compile: bool = False) -> dict[str, float]:
+    """Seconds per training step (forward, backward, an Adam step on the parameters that
+    learn) of ``model`` on one batch ``x``, ``y``: ``time_call``'s statistics. ``bf16``: under
+    bf16 autocast, whether or not the device computes bf16 natively (to measure what it costs);
+    ``compile``: the model through ``torch.compile``, whose first call (the compilation) is timed
+    on its own as ``compile_seconds`` and not counted in the steps."""
+    dev = torch.device(device)
+    model, x, y = model.to(dev), x.to(dev), y.to(dev)
+    net = torch.compile(model) if compile else model
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], 1e-3)
+
+    def step() -> None:
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = torch.nn.functional.cross_entropy(net(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    first = time_call(step, dev, repeats=1, warmup=0)["median"]
+    return {**time_call(step, dev, repeats=repeats, warmup=warmup),
+            "compile_seconds": first if compile else 0.0}
 
 
-def warm_up(recipe: Recipe, data: MNIST, device: torch.device,
-            images: int = WARMUP_IMAGES) -> None:
-    """One short untimed run on ``images`` training images, so kernels, allocators and caches
-    are ready before timing."""
-    small = MNIST(data.train.subset(images), Split(data.val.images[:1000], data.val.labels[:1000]),
-                  data.test, data.train_indices[:images], data.val_indices[:1000], data.root)
-    fit(recipe.replace(epochs=1, patience=None, target_acc=None, evals_per_epoch=1), small,
-        device=str(device), progress=False)
+MATRIX_OPS = ("conv", "mm", "addmm", "bmm", "linear")  # the work a FLOP count counts
+
+
+def step_profile(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                 steps: int = 10) -> dict[str, float]:
+    """Where a training step's CPU time goes, from PyTorch's profiler: the share spent in
+    convolutions and matrix products (``matrix``), and the rest (elementwise work, the
+    optimizer, copies), over ``steps`` steps after two untimed ones."""
+    from torch.profiler import ProfilerActivity, profile
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], 1e-3)
+
+    def step() -> None:
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    for _ in range(2):
+        step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+    events = [e for e in prof.key_averages() if e.key.startswith("aten::")]
+    total = sum(e.self_cpu_time_total for e in events)
+    matrix = sum(e.self_cpu_time_total for e in events
+                 if any(k in e.key.split("::")[1] for k in MATRIX_OPS))
+    return {"matrix": matrix / total, "other": 1 - matrix / total}
+
+
+def matmul_throughput(dtype: torch.dtype = torch.float32, n: int = 2048,
+                      device: str | torch.device = "cpu", repeats: int = 5) -> dict[str, float]:
+    """The machine's dense matrix-product throughput, GFLOP/s (2n³ FLOPs per n×n product): the
+    ceiling that the convolutions and linear layers of a training step run on."""
+    a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
+    t = time_call(lambda: a @ b, device, repeats=repeats, warmup=1)
+    return {**t, "gflops": 2 * n ** 3 / t["median"] / 1e9,
+            "gflops_max": 2 * n ** 3 / t["min"] / 1e9}
+
+
+def command_line(argv: Sequence[str] | None = None) -> str:
+    """The command as a user types it: ``python -m mnistlib …``, without machine paths."""
+    argv = list(sys.argv if argv is None else argv)
+    if argv and Path(argv[0]).name in ("__main__.py", "mnistlib", "cli.py"):
+        argv = ["python", "-m", "mnistlib", *argv[1:]]
+    return shlex.join(argv)
 
 
 def environment(device: torch.device) -> dict[str, object]:
     import torchvision
     return {"device": describe(device), "device_type": device.type,
             "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "python": platform.python_version(), "platform": platform.platform(),
+            "python": platform.python_version(), "platform": platform.system(),
             "cpu_threads": torch.get_num_threads(),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "command": " ".join(sys.argv)}
+            "command": command_line()}
+
+
+def epoch_ends(record: dict) -> list[dict]:
+    """The history rows at whole epochs, where the test accuracy was scored."""
+    return [h for h in record["history"] if "test_accuracy" in h]
+
+
+def time_to_accuracy(records: Sequence[dict], acc: float) -> dict[str, float] | None:
+    """DAWNBench's time to ``acc``: at the first epoch end where the mean test accuracy over the
+    runs reaches ``acc``, the median (and spread) of their training times; None if none does."""
+    ends = [epoch_ends(r) for r in records]
+    for e in range(min(len(x) for x in ends)):
+        if statistics.fmean(x[e]["test_accuracy"] for x in ends) >= acc:
+            return {**stats([x[e]["train_seconds"] for x in ends]), "epoch": ends[0][e]["epoch"],
+                    "times": [x[e]["train_seconds"] for x in ends]}
+    return None
 
 
 def bench(recipes: Sequence[Recipe], data: MNIST, seeds: int = 5, device: str = "auto",
           progress: Callable[[str], None] | None = None,
-          seeds_for: dict[str, int] | None = None) -> dict:
-    """Train every recipe for ``seeds`` seeds; report time and test accuracy per recipe, and
-    each recipe's speed-up over the first (the first's median time over this one's).
-    ``seeds_for`` gives some recipes another number of seeds (a slow reference, say); the runs
-    stay interleaved, seed by seed, so slow drifts of the machine touch every recipe alike."""
-    seeds_for = dict(seeds_for or {})
-    unknown = set(seeds_for) - {r.name for r in recipes}
+          seeds_for: dict[str, int] | None = None, targets: Sequence[float] = (0.99,)) -> dict:
+    """Train every recipe for ``seeds`` seeds; report time and test accuracy per recipe, each
+    recipe's speed-up over the first (the first's median time over this one's), and its time
+    to each of ``targets`` (DAWNBench's definition, see the module docstring)."""
+    unknown = set(seeds_for or {}) - {r.name for r in recipes}
     if unknown:
-        raise ValueError(f"seeds given for recipes not benchmarked: {', '.join(sorted(unknown))}")
-    n_seeds = {r.name: seeds_for.get(r.name, seeds) for r in recipes}
+        raise ConfigError(f"seeds given for recipes not benchmarked: {', '.join(sorted(unknown))}")
     dev = resolve_device(device)
-    split_time = dev.type == "cpu"  # on accelerators, let the host queue work ahead
-    for r in recipes:
-        warm_up(r, data, dev)
-    runs: dict[str, list[dict]] = {r.name: [] for r in recipes}
-    rounds = max(n_seeds.values())
-    for round_ in range(rounds):
-        for r in recipes:
-            seed = round_ - (rounds - n_seeds[r.name])  # fewer seeds: the last rounds
-            if seed < 0:
-                continue
-            res = fit(r.replace(seed=seed), data, device=str(dev), progress=False,
-                      split_time=split_time)
-            test = evaluate(res.model, data.test, dev, r.normalization)["accuracy"]
-            runs[r.name].append({"seed": seed, "train_seconds": res.train_seconds,
-                                 "test_accuracy": test, "val_accuracy": res.val_accuracy,
-                                 "epochs_run": res.epochs_run})
-            if progress:
-                progress(f"{r.name} seed {seed}: {res.train_seconds:.2f} s, test {test:.2%}")
-    first = [x["train_seconds"] for x in runs[recipes[0].name]]
+    runs = run(recipes, data, range(seeds), str(dev), seeds_for=seeds_for, test=True,
+               test_per_epoch=True, progress=progress)
+    records = {name: [r.record() for r in rs] for name, rs in runs.items()}
+    ensemble = {name: float((torch.stack([r.classifier.probabilities(data.test.images)
+                                          for r in rs]).mean(0).argmax(1)
+                             == data.test.labels).double().mean()) for name, rs in runs.items()}
+    first = [x["train_seconds"] for x in records[recipes[0].name]]
     rows = []
     for r in recipes:
-        times = [x["train_seconds"] for x in runs[r.name]]
-        accs = [x["test_accuracy"] for x in runs[r.name]]
-        rows.append({"recipe": r.name, "epochs": r.epochs, "seeds": n_seeds[r.name],
-                     "seconds": stats(times),
-                     "test_accuracy": stats(accs), "reaches_99": statistics.fmean(accs) >= 0.99,
-                     "speedup_vs_first": ratio_stats(first, times), "runs": runs[r.name],
+        times = [x["train_seconds"] for x in records[r.name]]
+        accs = [x["test_accuracy"] for x in records[r.name]]
+        rows.append({"recipe": r.name, "epochs": r.epochs, "seeds": len(times),
+                     "seconds": stats(times), "test_accuracy": stats(accs),
+                     "reaches_99": statistics.fmean(accs) >= 0.99,
+                     "time_to": {f"{t:g}": time_to_accuracy(records[r.name], t) for t in targets},
+                     "ensemble_test_accuracy": ensemble[r.name],
+                     "speedup_vs_first": ratio_stats(first, times), "runs": records[r.name],
                      "config": r.to_dict()})
-    return {**environment(dev), "seeds": seeds, "results": rows}
+    return {**environment(dev), "seeds": seeds, "targets": list(targets), "results": rows}
 
 
 def format_table(result: dict) -> str:
@@ -143,8 +196,27 @@ HEADLINE_START, HEADLINE_END = "<!-- headline:start -->", "<!-- headline:end -->
 
 
 def load_results(folder: str | Path) -> list[dict]:
-    """Every benchmark JSON under ``folder`` (one per device), sorted by file name."""
-    return [json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json"))]
+    """Every benchmark run in the JSON files under ``folder`` (one file per device, each a
+    list of runs), sorted by file name, then as stored."""
+    runs = []
+    for p in sorted(Path(folder).glob("*.json")):
+        data = json.loads(p.read_text())
+        runs += data if isinstance(data, list) else [data]
+    return runs
+
+
+def add_result(path: str | Path, result: dict) -> list[dict]:
+    """Add one benchmark run to a results file, replacing a run of the same recipes; the
+    file's other runs stay. Written atomically."""
+    path = Path(path)
+    runs = []
+    if path.is_file():
+        data = json.loads(path.read_text())
+        runs = data if isinstance(data, list) else [data]
+    names = [r["recipe"] for r in result["results"]]
+    runs = [r for r in runs if [x["recipe"] for x in r["results"]] != names] + [result]
+    write_json(path, runs)
+    return runs
 
 
 def row_of(result: dict, recipe: str) -> dict | None:
@@ -152,14 +224,19 @@ def row_of(result: dict, recipe: str) -> dict | None:
     return next((r for r in result["results"] if r["recipe"] == recipe), None)
 
 
-def speedup(result: dict, slow: str, fast: str) -> dict[str, float] | None:
+def speedup(result: dict, slow: str, fast: str, to: float | None = None
+            ) -> dict[str, float] | None:
     """How many times faster ``fast`` trains than ``slow`` in one benchmark run (ratio of
-    medians, with the spread over all pairs of runs), or None if either is missing."""
+    medians, with the spread over all pairs of runs), or None if either is missing. With
+    ``to``, the ratio of their times to that test accuracy (None if either never got there)."""
     a, b = row_of(result, slow), row_of(result, fast)
     if a is None or b is None:
         return None
-    return ratio_stats([x["train_seconds"] for x in a["runs"]],
-                       [x["train_seconds"] for x in b["runs"]])
+    if to is None:
+        return ratio_stats([x["train_seconds"] for x in a["runs"]],
+                           [x["train_seconds"] for x in b["runs"]])
+    ta, tb = (row.get("time_to", {}).get(f"{to:g}") for row in (a, b))
+    return ratio_stats(ta["times"], tb["times"]) if ta and tb else None
 
 
 def _times(r: dict[str, float] | None, fmt: str) -> str:
@@ -171,27 +248,51 @@ def _times(r: dict[str, float] | None, fmt: str) -> str:
     return f"{r['ratio']:{fmt}}× ({r['min']:{fmt}}–{r['max']:{fmt}})"
 
 
+def _seconds(s: dict[str, float] | None) -> str:
+    return "not reached" if s is None else \
+        f"{s['median']:.3g} s ({s['min']:.3g}–{s['max']:.3g}) at epoch {s['epoch']:g}"
+
+
 def headline_table(results: Sequence[dict], reference: str = "tmf",
-                   baseline: str = "baseline") -> str:
+                   baseline: str = "baseline", to: float = 0.99) -> str:
     """A Markdown table of every committed benchmark: per device and recipe, the median
-    training time with its spread, the test accuracy, and the speed-ups over ``reference`` and
-    over ``baseline``'s time to 99 % (only where ``baseline`` reached 99 % mean accuracy)."""
+    training time with its spread, the test accuracy, the speed-up over ``reference``, the time
+    to ``to`` test accuracy (DAWNBench) and the speed-up over ``baseline`` in that time."""
     lines = [f"| device | recipe | seeds | training time, median (min–max) | test accuracy, "
-             f"mean (min) | faster than `{reference}` | faster than `{baseline}` to 99 % |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+             f"mean (min) | faster than `{reference}` | time to {to:.0%} | faster than "
+             f"`{baseline}` to {to:.0%} |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for res in results:
-        base = row_of(res, baseline)
         for row in res["results"]:
+            if f"{to:g}" not in row.get("time_to", {}):
+                continue
             s, a = row["seconds"], row["test_accuracy"]
             ref = speedup(res, reference, row["recipe"])
-            to99 = (speedup(res, baseline, row["recipe"])
-                    if base and base["reaches_99"] and row["reaches_99"] else None)
             cells = [f"{res['device']} ({res['date'][:10]})", f"`{row['recipe']}`",
-                     str(row.get("seeds", res["seeds"])),
-                     f"{s['median']:.2f} s ({s['min']:.2f}–{s['max']:.2f})",
+                     str(row["seeds"]), f"{s['median']:.2f} s ({s['min']:.2f}–{s['max']:.2f})",
                      f"{a['mean']:.2%} ({a['min']:.2%})",
                      _times(ref, ".1f") if row["recipe"] != reference else "reference",
-                     _times(to99, ".0f") if row["recipe"] != baseline else "reference"]
+                     _seconds(row["time_to"][f"{to:g}"]),
+                     _times(speedup(res, baseline, row["recipe"], to), ".0f")
+                     if row["recipe"] != baseline else "reference"]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def accuracy_table(results: Sequence[dict], targets: Sequence[float] = (0.995, 0.996)) -> str:
+    """A Markdown table of the accuracy record: per device and recipe, the test accuracy of one
+    model (mean, min) and of the ensemble of all its seeds, and the time to each target."""
+    lines = ["| device | recipe | seeds | test accuracy, mean (min) | ensemble of the seeds | "
+             + " | ".join(f"time to {t:.1%}" for t in targets) + " |",
+             "| --- " * (5 + len(targets)) + "|"]
+    for res in results:
+        for row in res["results"]:
+            if not all(f"{t:g}" in row.get("time_to", {}) for t in targets):
+                continue
+            a = row["test_accuracy"]
+            cells = [f"{res['device']} ({res['date'][:10]})", f"`{row['recipe']}`",
+                     str(row["seeds"]), f"{a['mean']:.2%} ({a['min']:.2%})",
+                     f"{row['ensemble_test_accuracy']:.2%}",
+                     *(_seconds(row["time_to"][f"{t:g}"]) for t in targets)]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -200,5 +301,5 @@ def readme_with_headline(readme: str, table: str) -> str:
     """``readme`` with the text between the headline markers replaced by ``table``."""
     start, end = readme.find(HEADLINE_START), readme.find(HEADLINE_END)
     if start < 0 or end < start:
-        raise ValueError(f"the README has no {HEADLINE_START} … {HEADLINE_END} section")
+        raise ConfigError(f"the README has no {HEADLINE_START} … {HEADLINE_END} section")
     return readme[:start + len(HEADLINE_START)] + "\n" + table + "\n" + readme[end:]

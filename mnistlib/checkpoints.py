@@ -1,8 +1,15 @@
-"""Checkpoints: weights in safetensors plus JSON. Loading never unpickles anything."""
+"""Checkpoints: weights in safetensors plus JSON. Loading never unpickles anything.
+
+A trained model is an artifact: ``Cache`` keeps checkpoints keyed by what made them (the
+recipe with its seed, the digest of the data, the digest of the library code that trains), so
+a model trained by one page is reused by every later page, and by the next build, and a change
+to any of them trains it again.
+"""
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -11,38 +18,19 @@ import torch.nn as nn
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from mnistlib.errors import MnistlibError
+from mnistlib.evaluation import Classifier
+from mnistlib.files import atomic_write, write_json
 from mnistlib.models import create_model
+from mnistlib.provenance import digest, library_digest
 from mnistlib.recipes import Recipe
 
 WEIGHTS, META, METRICS = "model.safetensors", "model.json", "metrics.json"
+ENV_CACHE = "MNISTLIB_CACHE"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(MnistlibError, RuntimeError):
     """A checkpoint folder that cannot be used, with a one-line reason."""
-
-
-def atomic_write(path: Path, write) -> None:
-    """Write via a temporary file in the same folder, then rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes owner-only files; give the usual mode
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def write_json(path: Path, obj: Any) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
-    atomic_write(Path(path), write)
 
 
 def save(folder: str | Path, model: nn.Module, recipe: Recipe,
@@ -60,8 +48,8 @@ def save(folder: str | Path, model: nn.Module, recipe: Recipe,
     return folder
 
 
-def load(folder: str | Path, device: str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """The model (in eval mode) and its ``model.json`` metadata."""
+def load(folder: str | Path, device: str = "cpu") -> Classifier:
+    """The classifier (in eval mode) saved in ``folder``; ``meta`` is its ``model.json``."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"{folder}: no such checkpoint folder")
@@ -80,4 +68,50 @@ def load(folder: str | Path, device: str = "cpu") -> tuple[nn.Module, dict[str, 
     except (SafetensorError, RuntimeError, OSError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"{folder / WEIGHTS}: cannot load weights ({first})") from None
-    return model.to(device).eval(), meta
+    return Classifier(model.to(device).eval(), meta.get("normalization", "standard"), meta)
+
+
+class Cache:
+    """Trained models in ``root``, one folder per key (see the module docstring)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser()
+        self.library = library_digest("mnistlib.training")
+
+    def key(self, recipe: Recipe, data_digest: str) -> str:
+        return digest([], {"recipe": recipe.to_dict(), "data": data_digest,
+                           "library": self.library})[:24]
+
+    def folder(self, recipe: Recipe, data_digest: str) -> Path:
+        return self.root / f"{recipe.name}-seed{recipe.seed}-{self.key(recipe, data_digest)}"
+
+    def has(self, recipe: Recipe, data_digest: str) -> bool:
+        return (self.folder(recipe, data_digest) / METRICS).is_file()
+
+    def get(self, recipe: Recipe, data_digest: str, device: str = "cpu"
+            ) -> tuple[Classifier, dict[str, Any]] | None:
+        """The cached classifier and its run record, or None."""
+        folder = self.folder(recipe, data_digest)
+        if not self.has(recipe, data_digest):
+            return None
+        return load(folder, device), json.loads((folder / METRICS).read_text())
+
+    def put(self, recipe: Recipe, data_digest: str, model: nn.Module,
+            record: dict[str, Any]) -> Path:
+        """Store a trained model: written beside its final place, then renamed whole."""
+        final = self.folder(recipe, data_digest)
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=self.root))
+        try:
+            save(tmp, model, recipe, record)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return final
+
+
+def default_cache() -> Cache:
+    """``$MNISTLIB_CACHE``, else ``~/.cache/mnistlib/models``."""
+    return Cache(os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "mnistlib" / "models")

@@ -1,32 +1,42 @@
 """The command line: ``python -m mnistlib data | train | evaluate | predict``.
 
-Every user error (a bad name, a missing file, a device that is not there) ends as one line on
-stderr and a non-zero exit status, never a traceback.
+Every user error (a bad name, a missing file, a device that is not there: the library's
+``MnistlibError``) ends as one line on stderr and a non-zero exit status. Anything else is a
+bug, and shows its traceback.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Iterator, Sequence
 
 import torch
 
 from mnistlib import __version__, checkpoints
-from mnistlib.checkpoints import CheckpointError
-from mnistlib.data import DIGESTS, DataError, fetch, load, normalize
+from mnistlib.data import DIGESTS, fetch, load
 from mnistlib.devices import DEVICES, describe, resolve_device
-from mnistlib.evaluation import evaluate
+from mnistlib.errors import MnistlibError
+from mnistlib.evaluation import Predictor, evaluate
+from mnistlib.files import atomic_write
 from mnistlib.images import ImageError, load_digit
 from mnistlib.recipes import RECIPES, get_recipe
 from mnistlib.training import fit
 
-Predictor = Callable[[torch.Tensor], torch.Tensor]  # uint8 [N, 28, 28] -> probabilities [N, 10]
 
-
-class CLIError(Exception):
+class CLIError(MnistlibError):
     """A user error the command line reports in one line."""
+
+
+@contextlib.contextmanager
+def user_files() -> Iterator[None]:
+    """Around work on paths the user named: an OSError there is theirs to fix, in one line."""
+    try:
+        yield
+    except OSError as e:
+        raise CLIError(f"{e.filename}: {e.strerror}" if e.filename else str(e)) from None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -59,13 +69,6 @@ def _count(text: str) -> int:
     return n
 
 
-def _device(name: str) -> torch.device:
-    try:
-        return resolve_device(name)
-    except (RuntimeError, ValueError) as e:
-        raise CLIError(str(e)) from None
-
-
 def _finite(x: object) -> object:
     """NaN and infinity as JSON null, so metrics.json is strict JSON."""
     return None if isinstance(x, float) and not math.isfinite(x) else x
@@ -87,12 +90,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     changes = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed),
                                  ("target_acc", args.target_acc)) if v is not None}
     recipe = recipe.replace(**changes)
-    device = _device(args.device)
+    device = resolve_device(args.device)
     out = Path(args.out or Path("runs") / recipe.name)
-    out.mkdir(parents=True, exist_ok=True)  # an unwritable --out fails now, not after training
+    with user_files():  # an unwritable --out fails now, not after training
+        out.mkdir(parents=True, exist_ok=True)
     data = load(args.root, args.mirror)
-    result = fit(recipe, data, device, progress=not args.quiet)
-    test = evaluate(result.model, data.test, device, recipe.normalization)
+    result = fit(recipe, data.train, data.val, device, progress=not args.quiet)
+    test = evaluate(result.classifier, data.test)
     metrics = {
         "recipe": recipe.name, "seed": recipe.seed, "epochs": recipe.epochs,
         "device": describe(device), "device_type": device.type,
@@ -104,7 +108,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "stopped_early": result.stopped_early,
         "history": [{k: _finite(v) for k, v in row.items()} for row in result.history],
     }
-    checkpoints.save(out, result.model, recipe, metrics)
+    with user_files():
+        checkpoints.save(out, result.model, recipe, metrics)
     n = result.epochs_run
     print(f"{recipe.name}: test accuracy {test['accuracy']:.2%} after {n:g} epoch"
           f"{'' if n == 1 else 's'}, {result.train_seconds:.1f} s of training "
@@ -126,16 +131,16 @@ def format_confusion(cm: list[list[int]], per_class: list[float]) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    device = _device(args.device)
-    model, meta = checkpoints.load(args.checkpoint, device)
+    device = resolve_device(args.device)
+    clf = checkpoints.load(args.checkpoint, device)
     data = load(args.root, args.mirror)
-    r = evaluate(model, data.test, device, meta.get("normalization", "standard"))
+    r = evaluate(clf, data.test)
     print(f"{args.checkpoint}: test accuracy {r['accuracy']:.2%} on {len(data.test):,} images "
-          f"({meta['model']})")
+          f"({clf.meta['model']})")
     print(format_confusion(r["confusion_matrix"], r["per_class_accuracy"]))
     if args.corruptions:
         from mnistlib.corruptions import SEVERITY, corruption_accuracy
-        accs = corruption_accuracy(model, data.test, device, meta.get("normalization", "standard"))
+        accs = corruption_accuracy(clf, data.test)
         print(f"\n{'corruption':<16}{'severity':>10}{'accuracy':>10}")
         for name, acc in accs.items():
             print(f"{name:<16}{str(SEVERITY.get(name, '')):>10}{acc:>10.2%}")
@@ -145,18 +150,38 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from mnistlib import web
     from mnistlib.export import check_onnx, export_onnx, quantize_int8
-    model, meta = checkpoints.load(args.checkpoint, "cpu")
-    mode = meta.get("normalization", "standard")
+    if not (args.onnx or args.web):
+        raise CLIError("nothing to write: give --onnx OUT, --web OUT or both")
+    if args.web:  # fail now, not after the export: a bad OUT, or no ONNX Runtime Web
+        web.check_out(Path(args.web))
+        web.ort_web()
+    clf = checkpoints.load(args.checkpoint, "cpu")
     data = load(args.root, args.mirror)
+    if args.web:
+        with user_files():
+            demo = web.write_demo(clf, args.web, data)
+        q = demo["quantization"]
+        print(f"{args.web}: browser demo, {len(demo['files'])} files, "
+              f"{demo['total_bytes'] / 1e6:.1f} MB: model.onnx {q} "
+              f"({demo['files']['model.onnx'] / 1e3:.0f} kB, validation accuracy "
+              f"{demo['val_accuracy'][q]:.2%}; fp32 {demo['val_accuracy']['fp32']:.2%}), "
+              f"ONNX Runtime Web {demo['onnxruntime_web']}")
+        print(f"serve it with `python -m http.server -d {args.web}` and open "
+              "http://localhost:8000/")
+    if not args.onnx:
+        return 0
     out = Path(args.onnx)
-    export_onnx(model, out, mode)
-    check = check_onnx(model, out, data.test.images, mode)
+    with user_files():
+        export_onnx(clf, out)
+    check = check_onnx(clf, out, data.test.images)
     print(f"{out}: fp32, largest |logit difference| vs PyTorch {check['max_abs_diff']:.2e}, "
           f"predictions agree on {check['agreement']:.2%} of {check['n']:,} test images")
     if args.int8:
         q = out.with_name(out.stem + ".int8.onnx")
-        quantize_int8(out, q, data.train.images[:1000])
+        with user_files():
+            quantize_int8(out, q, data.train.images[:1000])
         from mnistlib.export import OnnxModel
         acc_q = float((OnnxModel(q).predict(data.test.images) == data.test.labels).double().mean())
         acc_f = float((OnnxModel(out).predict(data.test.images) == data.test.labels).double().mean())
@@ -176,55 +201,51 @@ def _seeds_for(text: str) -> dict[str, int]:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from mnistlib.benchmarking import bench, format_table
+    from mnistlib.benchmarking import add_result, bench, format_table
     recipes = [get_recipe(n.strip()) for n in args.recipes.split(",") if n.strip()]
     missing = set(args.seeds_for) - {r.name for r in recipes}
     if missing:
         raise CLIError("--seeds-for names recipes not in --recipes: " + ", ".join(sorted(missing)))
     if args.epochs is not None:
         recipes = [r.replace(epochs=args.epochs) for r in recipes]
-    device = _device(args.device)
+    device = resolve_device(args.device)
     data = load(args.root, args.mirror)
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     result = bench(recipes, data, seeds=args.seeds, device=str(device), progress=log,
-                   seeds_for=args.seeds_for)
+                   seeds_for=args.seeds_for, targets=args.targets)
     print(format_table(result))
     if args.out:
-        checkpoints.write_json(Path(args.out), result)
-        print(f"saved to {args.out}")
+        with user_files():
+            runs = add_result(args.out, result)
+        print(f"saved to {args.out} ({len(runs)} benchmark run(s) in it)")
     return 0
 
 
 def load_predictor(path: str | Path, device: torch.device) -> Predictor:
-    """A function from uint8 digits to probabilities. Here new model formats plug in
-    (an exported ``.onnx`` file, say); today it reads a checkpoint folder."""
-    path = Path(path)
-    if path.suffix == ".onnx":
+    """The classifier in a checkpoint folder, or in an exported ``.onnx`` file."""
+    if Path(path).suffix == ".onnx":
         from mnistlib.export import OnnxModel
-        return OnnxModel(path).probabilities
-    model, meta = checkpoints.load(path, device)
-    mode = meta.get("normalization", "standard")
-
-    @torch.no_grad()
-    def predict(x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(model(normalize(x.unsqueeze(1).to(device), mode)).float(), 1).cpu()
-    return predict
+        return OnnxModel(path)
+    return checkpoints.load(path, device)
 
 
 def cmd_headline(args: argparse.Namespace) -> int:
-    from mnistlib.benchmarking import headline_table, load_results, readme_with_headline
-    results = load_results(args.results)
-    if not results:
-        raise CLIError(f"{args.results}: no benchmark results (*.json) there")
-    readme = Path(args.readme)
-    text = readme_with_headline(readme.read_text(), headline_table(results))
-    checkpoints.atomic_write(readme, lambda tmp: Path(tmp).write_text(text))
+    from mnistlib.benchmarking import (accuracy_table, headline_table, load_results,
+                                       readme_with_headline)
+    with user_files():
+        results = load_results(args.results)
+        if not results:
+            raise CLIError(f"{args.results}: no benchmark results (*.json) there")
+        readme = Path(args.readme)
+        tables = headline_table(results) + "\n\n" + accuracy_table(results)
+        text = readme_with_headline(readme.read_text(), tables)
+        atomic_write(readme, lambda tmp: Path(tmp).write_text(text))
     print(f"{readme}: headline table from {len(results)} result file(s)")
     return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    predict = load_predictor(args.model, _device(args.device))
+    predictor = load_predictor(args.model, resolve_device(args.device))
     good, images, failed = [], [], 0
     for path in args.images:
         try:
@@ -234,7 +255,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(e, file=sys.stderr)
             failed += 1
     if good:
-        conf, digit = predict(torch.stack(images)).max(1)
+        conf, digit = predictor.probabilities(torch.stack(images)).max(1)
         for path, d, c in zip(good, digit.tolist(), conf.tolist()):
             print(f"{path}\t{d}\t{c:.3f}")
     return 2 if failed else 0
@@ -273,14 +294,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(run=cmd_evaluate)
     s = sub.add_parser("export", parents=[data_opts], help="export a checkpoint to ONNX")
     s.add_argument("checkpoint", metavar="DIR", help="checkpoint folder written by train")
-    s.add_argument("--onnx", required=True, metavar="OUT", help="the .onnx file to write")
+    s.add_argument("--onnx", metavar="OUT", help="the .onnx file to write")
     s.add_argument("--int8", action="store_true", help="also an int8-quantized OUT.int8.onnx")
+    s.add_argument("--web", metavar="OUT", help="a folder with a page to draw digits on, the "
+                   "model and ONNX Runtime Web: serve it with any static server")
     s.set_defaults(run=cmd_export)
     s = sub.add_parser("bench", parents=[data_opts, dev_opts],
                        help="time recipes side by side in one process")
     s.add_argument("--recipes", default="tmf,fast", metavar="A,B,…",
                    help="recipes to compare; speed-ups are against the first (default tmf,fast)")
     s.add_argument("--seeds", type=_count, default=5, metavar="N", help="seeds per recipe")
+    s.add_argument("--targets", type=lambda t: [_fraction(x) for x in t.split(",")],
+                   default=[0.99], metavar="A,B,…",
+                   help="test accuracies to report the time to (default 0.99)")
     s.add_argument("--seeds-for", type=_seeds_for, default={}, metavar="NAME=N,…",
                    help="other seed counts for some recipes (a slow reference: baseline=2)")
     s.add_argument("--epochs", type=_count, metavar="N", help="override every recipe's epochs")
@@ -307,11 +333,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mnistlib: interrupted", file=sys.stderr)
         return 130
-    except KeyError as e:  # the registries' "unknown name" errors
-        message = e.args[0] if e.args else str(e)
-    except (CLIError, DataError, CheckpointError, ImageError, ValueError) as e:
-        message = str(e)
-    except OSError as e:
-        message = f"{e.filename}: {e.strerror}" if e.filename else str(e)
-    print(f"mnistlib: error: {message}", file=sys.stderr)
-    return 1
+    except MnistlibError as e:  # a user error; anything else is a bug, with its traceback
+        print(f"mnistlib: error: {e}", file=sys.stderr)
+        return 1

@@ -8,14 +8,15 @@ same images on every device. Each works on a batch of float images ``[N, 1, 28, 
 from __future__ import annotations
 
 import math
-from typing import Callable, Mapping
+from typing import Callable, Hashable, Mapping
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
+from mnistlib.augmentation import warp
 from mnistlib.data import Split
-from mnistlib.evaluation import accuracy, split_batches
+from mnistlib.errors import UnknownName
+from mnistlib.evaluation import Predictor
 
 # The severities, in one place. Units are pixels and [0, 1] grey levels unless stated.
 SEVERITY: dict[str, float] = {
@@ -61,16 +62,12 @@ def _eye(n: int, like: torch.Tensor) -> torch.Tensor:
     return torch.eye(2, dtype=like.dtype, device=like.device).repeat(n, 1, 1)
 
 
-def _grid(x: torch.Tensor, a: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
-    """Where each output pixel p samples its image: ``a @ p + shift`` ([N, 2, 2] and [N, 2]),
-    in grid_sample's normalized coordinates, x then y."""
+def _warp(x: torch.Tensor, a: torch.Tensor, shift: torch.Tensor | None = None,
+          field: torch.Tensor | None = None) -> torch.Tensor:
+    """Each output pixel p samples its image at ``a @ p + shift`` ([N, 2, 2] and [N, 2], in
+    grid_sample's normalized coordinates, x then y), plus ``field``; zeros outside."""
     t = torch.zeros(len(x), 2, dtype=x.dtype, device=x.device) if shift is None else shift
-    return F.affine_grid(torch.cat([a, t[..., None]], 2), list(x.shape), align_corners=False)
-
-
-def _warp(x: torch.Tensor, a: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
-    """Resample each image through its own affine map (see ``_grid``); zeros outside."""
-    return F.grid_sample(x, _grid(x, a, shift), align_corners=False)
+    return warp(x, torch.cat([a, t[..., None]], 2), field)
 
 
 def _segments(a: torch.Tensor, b: torch.Tensor,
@@ -224,7 +221,7 @@ def elastic(x: torch.Tensor, g: torch.Generator, s: float) -> torch.Tensor:
     n, _, h, w = x.shape
     field = _blur(_rand(g, n, 2, h, w, like=x) * 2 - 1, 4.0) * s  # pixels
     field = field.permute(0, 2, 3, 1) * torch.tensor([2 / w, 2 / h], dtype=x.dtype, device=x.device)
-    return F.grid_sample(x, _grid(x, _eye(n, x)) + field, align_corners=False)
+    return _warp(x, _eye(n, x), field=field)
 
 
 @register("edges")
@@ -240,7 +237,7 @@ def edges(x: torch.Tensor, g: torch.Generator, s: float) -> torch.Tensor:
 def corrupt(images: torch.Tensor, name: str, seed: int = 0) -> torch.Tensor:
     """Corrupt uint8 images ``[N, 28, 28]`` with ``name`` at its fixed severity; uint8 out."""
     if name not in CORRUPTIONS:
-        raise KeyError(f"unknown corruption {name!r}; known: {', '.join(CORRUPTIONS)}")
+        raise UnknownName(f"unknown corruption {name!r}; known: {', '.join(CORRUPTIONS)}")
     g = torch.Generator().manual_seed(seed)
     x = images.unsqueeze(1).float() / 255
     x = CORRUPTIONS[name](x, g, SEVERITY[name])
@@ -252,23 +249,20 @@ def corrupted(split: Split, name: str, seed: int = 0) -> Split:
     return Split(corrupt(split.images, name, seed), split.labels)
 
 
-def corruption_accuracy(model: nn.Module, split: Split, device: torch.device | str,
-                        normalization: str = "standard", names: list[str] | None = None,
+def corruption_accuracy(classifier: Predictor, split: Split, names: list[str] | None = None,
                         seed: int = 0) -> dict[str, float]:
     """Accuracy on the clean split (key ``clean``) and under each corruption (all by default)."""
-    return corruption_accuracies({0: model}, split, device, normalization, names, seed)[0]
+    return corruption_accuracies({0: classifier}, split, names, seed)[0]
 
 
-def corruption_accuracies(models: Mapping[str, nn.Module], split: Split,
-                          device: torch.device | str, normalization: str = "standard",
+def corruption_accuracies(classifiers: Mapping[Hashable, Predictor], split: Split,
                           names: list[str] | None = None, seed: int = 0
-                          ) -> dict[str, dict[str, float]]:
-    """``corruption_accuracy`` for several models, each corruption computed once for all:
+                          ) -> dict[Hashable, dict[str, float]]:
+    """``corruption_accuracy`` for several classifiers, each corruption computed once for all:
     ``result[key][corruption]``, with ``clean`` first (keys: any hashable, e.g. a tuple)."""
-    result = {m: {"clean": accuracy(model, split_batches(split, device, normalization))}
-              for m, model in models.items()}
+    result = {m: {"clean": c.accuracy(split)} for m, c in classifiers.items()}
     for name in names or list(CORRUPTIONS):
         bad = corrupted(split, name, seed)
-        for m, model in models.items():
-            result[m][name] = accuracy(model, split_batches(bad, device, normalization))
+        for m, c in classifiers.items():
+            result[m][name] = c.accuracy(bad)
     return result

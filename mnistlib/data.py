@@ -8,7 +8,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import shutil
 import tempfile
 import urllib.error
 from dataclasses import dataclass
@@ -19,6 +18,8 @@ import numpy as np
 import torch
 
 from mnistlib.augmentation import Augment, augment
+from mnistlib.errors import ConfigError, MnistlibError
+from mnistlib.files import atomic_write
 
 # Published SHA-256 digests of the decompressed canonical files.
 DIGESTS = {
@@ -37,7 +38,7 @@ NORMALIZATIONS = ("none", "unit", "standard")
 VAL_SIZE, SPLIT_SEED = 5000, 0
 
 
-class DataError(RuntimeError):
+class DataError(MnistlibError, RuntimeError):
     """A data problem with a one-line message that says what to do."""
 
 
@@ -60,12 +61,11 @@ def sha256_file(path: Path) -> str:
 
 def _install(source: Path, target: Path, name: str) -> None:
     """Decompress ``source`` next to ``target``, verify it, and only then move it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=target.parent)
-    try:
+    def write(tmp: str) -> None:
         h = hashlib.sha256()
         opener = gzip.open if source.suffix == ".gz" else open
         try:
-            with opener(source, "rb") as src, os.fdopen(fd, "wb") as dst:
+            with opener(source, "rb") as src, open(tmp, "wb") as dst:
                 for chunk in iter(lambda: src.read(1 << 20), b""):
                     h.update(chunk)
                     dst.write(chunk)
@@ -76,10 +76,7 @@ def _install(source: Path, target: Path, name: str) -> None:
                 f"{source}: SHA-256 of its content does not match the published digest of {name} "
                 "(corrupted or truncated); replace it with a good copy"
             )
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(target, write)
 
 
 def _find_in_mirror(mirror: Path, name: str) -> Path | None:
@@ -164,36 +161,56 @@ class Split:
         return len(self.labels)
 
     def subset(self, n: int) -> "Split":
+        """The first ``n`` images."""
         return Split(self.images[:n], self.labels[:n])
+
+    def take(self, indices: torch.Tensor) -> "Split":
+        return Split(self.images[indices], self.labels[indices])
 
 
 @dataclass(frozen=True)
 class MNIST:
-    """The train / validation / test splits, plus the indices of the validation split."""
+    """The train / validation / test splits, plus the indices of the training and validation
+    splits among the 60,000 original training images."""
 
     train: Split
     val: Split
     test: Split
-    train_indices: torch.Tensor  # indices into the 60,000 original training images
+    train_indices: torch.Tensor
     val_indices: torch.Tensor
-    root: Path
+
+    def subset(self, n_train: int | None = None, n_val: int | None = None) -> "MNIST":
+        """The first ``n_train`` training and ``n_val`` validation images (None: all); the
+        test split stays whole. A profile that shrinks a chapter shrinks every variant alike."""
+        n_train, n_val = n_train or len(self.train), n_val or len(self.val)
+        return MNIST(self.train.subset(n_train), self.val.subset(n_val), self.test,
+                     self.train_indices[:n_train], self.val_indices[:n_val])
 
 
-def stratified_split(labels: torch.Tensor, val_size: int = VAL_SIZE,
-                     seed: int = SPLIT_SEED) -> tuple[torch.Tensor, torch.Tensor]:
-    """Disjoint sorted train/val indices, each class in the same proportion in both."""
+def stratified_split(labels: torch.Tensor, size: int = VAL_SIZE, seed: int = SPLIT_SEED,
+                     per_class: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Disjoint sorted indices (rest, chosen): ``size`` chosen with every class in the same
+    proportion as in ``labels`` (largest remainders), or ``per_class`` of every class."""
     g = torch.Generator().manual_seed(seed)
     classes, counts = labels.unique(return_counts=True)
-    quota = counts.double() * val_size / len(labels)
-    take = quota.floor().long()
-    remainder = val_size - int(take.sum())
-    take[torch.argsort(quota - take, descending=True)[:remainder]] += 1  # largest remainders
-    val = [torch.nonzero(labels == c).flatten()[torch.randperm(int(n), generator=g)[:int(k)]]
-           for c, n, k in zip(classes, counts, take)]
-    val_idx = torch.cat(val).sort().values
+    if per_class is not None:
+        if per_class < 1:
+            raise ConfigError("per_class must be >= 1")
+        if int(counts.min()) < per_class:
+            c = int(classes[counts.argmin()])
+            raise ConfigError(f"class {c} has only {int(counts.min())} examples, not {per_class}")
+        take = torch.full_like(counts, per_class)
+    else:
+        quota = counts.double() * size / len(labels)
+        take = quota.floor().long()
+        remainder = size - int(take.sum())
+        take[torch.argsort(quota - take, descending=True)[:remainder]] += 1  # largest remainders
+    chosen = [torch.nonzero(labels == c).flatten()[torch.randperm(int(n), generator=g)[:int(k)]]
+              for c, n, k in zip(classes, counts, take)]
+    chosen_idx = torch.cat(chosen).sort().values
     mask = torch.ones(len(labels), dtype=torch.bool)
-    mask[val_idx] = False
-    return torch.nonzero(mask).flatten(), val_idx
+    mask[chosen_idx] = False
+    return torch.nonzero(mask).flatten(), chosen_idx
 
 
 def load(root: str | Path | None = None, mirror: str | Path | None = None,
@@ -207,13 +224,13 @@ def load(root: str | Path | None = None, mirror: str | Path | None = None,
     x, y = tensor("train-images-idx3-ubyte"), tensor("train-labels-idx1-ubyte").long()
     tr, va = stratified_split(y, val_size, split_seed)
     test = Split(tensor("t10k-images-idx3-ubyte"), tensor("t10k-labels-idx1-ubyte").long())
-    return MNIST(Split(x[tr], y[tr]), Split(x[va], y[va]), test, tr, va, raw.parent.parent)
+    return MNIST(Split(x[tr], y[tr]), Split(x[va], y[va]), test, tr, va)
 
 
 def normalize(x: torch.Tensor, mode: str = "standard") -> torch.Tensor:
     """uint8 or [0, 1] float pixels to the network's input scale: none, unit or standard."""
     if mode not in NORMALIZATIONS:
-        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, not {mode!r}")
+        raise ConfigError(f"normalization must be one of {NORMALIZATIONS}, not {mode!r}")
     if x.dtype == torch.uint8:
         x = x.float() if mode == "none" else x.float().div(255)
     elif mode == "none":
@@ -264,16 +281,30 @@ class _AugmentOne:
         return augment(x.unsqueeze(0), self.augmentation)[0]
 
 
-class ConventionalLoader:
-    """torchvision ``datasets.MNIST`` + ``DataLoader`` with per-sample transforms: the
-    PyTorch example's pipeline, which the book starts from."""
+class _PILDigits(torch.utils.data.Dataset):
+    """torchvision's ``datasets.MNIST`` over a split already in memory: each item becomes a PIL
+    image and goes through the transforms one by one, as ``datasets.MNIST.__getitem__`` does."""
 
-    def __init__(self, root: str | Path, indices: torch.Tensor | None, batch_size: int,
-                 device: str | torch.device = "cpu", train: bool = True, shuffle: bool = True,
-                 drop_last: bool = False, augmentation: Augment | None = None,
+    def __init__(self, split: Split, transform) -> None:
+        self.images, self.labels, self.transform = split.images, split.labels, transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        from PIL import Image
+        return self.transform(Image.fromarray(self.images[i].numpy(), mode="L")), int(self.labels[i])
+
+
+class ConventionalLoader:
+    """The PyTorch example's pipeline, which the book starts from: a torchvision-style dataset
+    with per-sample transforms (PIL image, to tensor, normalize) and a ``DataLoader``."""
+
+    def __init__(self, split: Split, batch_size: int, device: str | torch.device = "cpu",
+                 shuffle: bool = True, drop_last: bool = False, augmentation: Augment | None = None,
                  normalization: str = "standard", seed: int = 0, num_workers: int = 0,
                  pin_memory: bool = False, channels_last: bool = False) -> None:
-        from torchvision import datasets, transforms
+        from torchvision import transforms
 
         steps: list = [transforms.PILToTensor()] if normalization == "none" else [transforms.ToTensor()]
         if normalization == "none":
@@ -281,19 +312,17 @@ class ConventionalLoader:
         augmentation = augmentation or Augment()
         if augmentation.enabled:
             if normalization == "none":
-                raise ValueError("augmentation works on [0, 1] pixels; use normalization 'unit' or 'standard'")
+                raise ConfigError("augmentation works on [0, 1] pixels; use normalization "
+                                  "'unit' or 'standard'")
             steps.append(_AugmentOne(augmentation))
         if normalization == "standard":
             steps.append(transforms.Normalize((MEAN,), (STD,)))
-        dataset = datasets.MNIST(str(root), train=train, download=False,
-                                 transform=transforms.Compose(steps))
-        if indices is not None:
-            dataset = torch.utils.data.Subset(dataset, indices.tolist())
         self.device = torch.device(device)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.loader = torch.utils.data.DataLoader(
-            dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
-            num_workers=num_workers, pin_memory=pin_memory and self.device.type == "cuda",
+            _PILDigits(split, transforms.Compose(steps)), batch_size=batch_size, shuffle=shuffle,
+            drop_last=drop_last, num_workers=num_workers,
+            pin_memory=pin_memory and self.device.type == "cuda",
             generator=torch.Generator().manual_seed(seed), persistent_workers=num_workers > 0)
 
     def __len__(self) -> int:
@@ -309,13 +338,11 @@ class ConventionalLoader:
 LOADERS = ("conventional", "device")
 
 
-def make_loader(kind: str, data: MNIST, split: str, batch_size: int, device: str | torch.device,
+def make_loader(kind: str, split: Split, batch_size: int, device: str | torch.device,
                 **kwargs) -> DeviceLoader | ConventionalLoader:
-    """One interface for both loaders over the ``train``, ``val`` or ``test`` split."""
+    """One interface for both loaders over a split."""
     if kind == "device":
-        return DeviceLoader(getattr(data, split), batch_size, device, **kwargs)
+        return DeviceLoader(split, batch_size, device, **kwargs)
     if kind == "conventional":
-        indices = {"train": data.train_indices, "val": data.val_indices, "test": None}[split]
-        return ConventionalLoader(data.root, indices, batch_size, device, train=split != "test",
-                                  **kwargs)
-    raise ValueError(f"loader must be one of {LOADERS}, not {kind!r}")
+        return ConventionalLoader(split, batch_size, device, **kwargs)
+    raise ConfigError(f"loader must be one of {LOADERS}, not {kind!r}")

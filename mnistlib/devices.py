@@ -5,6 +5,8 @@ import contextlib
 
 import torch
 
+from mnistlib.errors import ConfigError, MnistlibError
+
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -18,11 +20,11 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("device cuda was asked for, but no CUDA GPU is available")
+        raise MnistlibError("device cuda was asked for, but no CUDA GPU is available")
     if name == "mps" and not torch.backends.mps.is_available():
-        raise RuntimeError("device mps was asked for, but MPS is not available")
+        raise MnistlibError("device mps was asked for, but MPS is not available")
     if name.split(":")[0] not in DEVICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {name!r}")
+        raise ConfigError(f"device must be one of {', '.join(DEVICES)}, not {name!r}")
     return torch.device(name)
 
 
@@ -34,10 +36,21 @@ def synchronize(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
+def bf16_supported(device: torch.device) -> bool:
+    """Does the device compute in bf16 natively? On a CPU that takes AVX-512 BF16 (or AMX);
+    elsewhere bf16 is emulated, many times slower than fp32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(torch.backends.mkldnn.is_available()
+                    and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False
+
+
 def autocast(device: torch.device, bf16: bool):
-    """bf16 autocast on CUDA when asked for; elsewhere a no-op (it does not pay on CPUs here)."""
-    if bf16 and device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    """bf16 autocast where asked for and the device supports it natively; else a no-op."""
+    if bf16 and bf16_supported(device):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 

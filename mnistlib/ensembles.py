@@ -9,14 +9,11 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-from mnistlib.augmentation import affine
-from mnistlib.data import normalize
+from mnistlib.errors import ConfigError
+from mnistlib.evaluation import IDENTITY, Predictor, View
 
-View = tuple[float, float, float]  # rotation in degrees, shift right and shift down in pixels
-IDENTITY: tuple[View, ...] = ((0.0, 0.0, 0.0),)
 METHODS = ("vote", "average")
 
 
@@ -30,39 +27,10 @@ def tta_views(shift: float = 1.0, angles: Sequence[float] = ()) -> tuple[View, .
     return tuple(views)
 
 
-def _view(x: torch.Tensor, view: View) -> torch.Tensor:
-    angle, dx, dy = view
-    if not (angle or dx or dy):
-        return x  # the identity is skipped, not interpolated
-    b = len(x)
-    return affine(x, torch.full((b,), float(angle), device=x.device),
-                  torch.ones(b, device=x.device),
-                  torch.tensor([[dx, dy]], dtype=x.dtype, device=x.device).expand(b, 2))
-
-
-@torch.no_grad()
-def probabilities(model: nn.Module, images: torch.Tensor, normalization: str = "standard",
-                  views: Sequence[View] = IDENTITY, device: str | torch.device = "cpu",
-                  batch_size: int = 1000) -> torch.Tensor:
-    """Softmax probabilities ``[N, 10]`` of ``model`` on uint8 ``images`` ``[N, 28, 28]``,
-    averaged over ``views`` (``IDENTITY``: no TTA). On the CPU."""
-    if not views:
-        raise ValueError("views must hold at least one view (IDENTITY for none)")
-    model.eval()
-    out = []
-    for i in range(0, len(images), batch_size):
-        x = images[i:i + batch_size].to(device).unsqueeze(1).float().div(255)
-        p = sum(torch.softmax(model(normalize(_view(x, v), normalization)).float(), 1)
-                for v in views)
-        out.append((p / len(views)).cpu())
-    return torch.cat(out) if out else torch.zeros(0, 10)
-
-
-def member_probabilities(models: Sequence[nn.Module], images: torch.Tensor,
-                         normalization: str = "standard", views: Sequence[View] = IDENTITY,
-                         device: str | torch.device = "cpu") -> torch.Tensor:
+def member_probabilities(members: Sequence[Predictor], images: torch.Tensor,
+                         views: Sequence[View] = IDENTITY) -> torch.Tensor:
     """Every member's probabilities, stacked: ``[M, N, 10]``. Compute once, combine often."""
-    return torch.stack([probabilities(m, images, normalization, views, device) for m in models])
+    return torch.stack([m.probabilities(images, views) for m in members])
 
 
 def majority_vote(probs: torch.Tensor) -> torch.Tensor:
@@ -84,7 +52,7 @@ def combine(probs: torch.Tensor, method: str = "average") -> torch.Tensor:
         return majority_vote(probs)
     if method == "average":
         return average_vote(probs)
-    raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+    raise ConfigError(f"method must be one of {METHODS}, not {method!r}")
 
 
 def accuracy_vs_n(probs: torch.Tensor, labels: torch.Tensor,

@@ -12,17 +12,18 @@ import re
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
-import torch.nn as nn
 
 from mnistlib.benchmarking import stats, time_call
-from mnistlib.checkpoints import atomic_write
 from mnistlib.data import NORMALIZATIONS, normalize
+from mnistlib.errors import MnistlibError
+from mnistlib.evaluation import IDENTITY, Classifier, Predictor, View
+from mnistlib.files import atomic_write
 
 INPUT, OUTPUT = "images", "logits"
 OPSET = 17
@@ -31,7 +32,7 @@ QUANTIZATION_KEY = "mnistlib.quantization"
 QUANTIZATIONS = ("static", "dynamic")
 
 
-class ExportError(ValueError):
+class ExportError(MnistlibError, ValueError):
     """An .onnx file that cannot serve as an MNIST classifier, with a one-line reason."""
 
 
@@ -49,14 +50,14 @@ def _set_metadata(proto: onnx.ModelProto, values: dict[str, str]) -> None:
         proto.metadata_props.add(key=key, value=value)
 
 
-def export_onnx(model: nn.Module, path: str | Path, normalization: str = "standard", *,
-                input_name: str = INPUT, output_name: str = OUTPUT, opset: int = OPSET,
-                dynamic_batch: bool = True, metadata: dict[str, str] | None = None) -> Path:
-    """Write ``model`` (in eval mode) as ONNX: input ``[batch, 1, 28, 28]`` float images,
-    already normalized, output ``[batch, 10]`` logits. The normalization goes into the file's
-    metadata, so that ``OnnxModel`` can take raw uint8 digits. Written atomically."""
-    if normalization not in NORMALIZATIONS:
-        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, not {normalization!r}")
+def export_onnx(classifier: Classifier, path: str | Path, *, input_name: str = INPUT,
+                output_name: str = OUTPUT, opset: int = OPSET, dynamic_batch: bool = True,
+                metadata: dict[str, str] | None = None) -> Path:
+    """Write the classifier's network (in eval mode) as ONNX: input ``[batch, 1, 28, 28]``
+    float images, already normalized, output ``[batch, 10]`` logits. The normalization goes
+    into the file's metadata, so that ``OnnxModel`` can take raw uint8 digits. Written
+    atomically."""
+    model, normalization = classifier.model, classifier.normalization
     path = Path(path)
     device = next(model.parameters()).device
     # Batch 2 when the batch is dynamic: no size-1 dimension for the tracer to specialize on.
@@ -103,7 +104,7 @@ def _fits(dims: list, want: tuple) -> bool:
     return len(dims) == len(want) and all(w is None or d == w for d, w in zip(dims, want))
 
 
-class OnnxModel:
+class OnnxModel(Predictor):
     """An exported MNIST classifier run by ONNX Runtime on the CPU.
 
     Takes uint8 digits ``[N, 28, 28]`` (or ``[N, 1, 28, 28]``), normalized as the file's
@@ -157,21 +158,20 @@ class OnnxModel:
         parts = [self.run(x[i:i + self.batch_size]) for i in range(0, len(x), self.batch_size)]
         return torch.from_numpy(np.concatenate(parts) if parts else np.zeros((0, 10), np.float32))
 
-    def probabilities(self, images: torch.Tensor | np.ndarray) -> torch.Tensor:
+    def probabilities(self, images: torch.Tensor | np.ndarray,
+                      views: Sequence[View] = IDENTITY) -> torch.Tensor:
+        if tuple(views) != IDENTITY:
+            raise ValueError("an exported model runs without test-time augmentation")
         return torch.softmax(self.logits(images), 1)
-
-    def predict(self, images: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """Predicted digits, int64 ``[N]``."""
-        return self.logits(images).argmax(1)
 
 
 @torch.no_grad()
-def check_onnx(model: nn.Module, onnx_path: str | Path, images: torch.Tensor,
-               normalization: str | None = None, batch_size: int = 1000) -> dict[str, Any]:
-    """Compare the exported file with the PyTorch model on uint8 ``images``: the largest
+def check_onnx(classifier: Classifier, onnx_path: str | Path, images: torch.Tensor,
+               batch_size: int = 1000) -> dict[str, Any]:
+    """Compare the exported file with the PyTorch classifier on uint8 ``images``: the largest
     absolute difference of the logits, and the fraction of identical predictions."""
-    onnx_model = OnnxModel(onnx_path, normalization, batch_size=batch_size)
-    device = next(model.parameters()).device
+    onnx_model = OnnxModel(onnx_path, classifier.normalization, batch_size=batch_size)
+    model, device = classifier.model, classifier.device
     was_training = model.training
     model.eval()
     worst, same = 0.0, 0

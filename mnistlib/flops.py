@@ -27,6 +27,28 @@ def count_flops(model: nn.Module, shape: tuple[int, ...] = (1, 1, 28, 28)) -> in
     return counter.get_total_flops()
 
 
+def training_flops(recipe, images_per_epoch: int) -> int:
+    """FLOPs of a whole training run of ``recipe``: forward and backward of every step, counted
+    by PyTorch on one image of each phase of the schedule, with frozen layers discounted (a
+    frozen layer computes no weight gradient, and the layers below it need no input gradient)."""
+    from math import ceil
+    steps = ceil(images_per_epoch / recipe.batch_size)
+    total = recipe.epochs * steps
+    cuts = sorted({0, total, *(min(total, round(e * steps)) for e in recipe.freeze.values())})
+    model, flops = create_model(recipe.model, **recipe.model_args), 0
+    x, y = torch.zeros(1, 1, 28, 28), torch.zeros(1, dtype=torch.long)
+    for start, end in zip(cuts, cuts[1:]):
+        for prefix, epochs in recipe.freeze.items():
+            for name, p in model.named_parameters():
+                if name.startswith(prefix):
+                    p.requires_grad_(round(epochs * steps) > start)
+        counter = FlopCounterMode(display=False)
+        with counter:
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+        flops += counter.get_total_flops() * (end - start) * recipe.batch_size
+    return flops
+
+
 def model_costs(names: list[str] | None = None) -> list[dict]:
     """Name, parameters and forward FLOPs per image of each registered model (all by default)."""
     rows = []

@@ -3,6 +3,10 @@
 MNIST's digits are bright ink on a black field, fitted into a 20×20 box with the aspect ratio
 kept, antialiased, and placed in a 28×28 image so that their centre of mass is at the centre
 (LeCun et al.). A model trained on MNIST reads a user's image only after the same treatment.
+
+An image that is already in that format (an MNIST digit saved as a 28×28 PNG, in either
+polarity) passes through unchanged: cropping and refitting it again would only blur it.
+The browser demo (``mnistlib/webapp/preprocess.js``) repeats every step here exactly.
 """
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
+from mnistlib.errors import MnistlibError
+
 WORK_SIDE = 1024       # larger images are shrunk first: plenty for one digit, and fast
 BOX, SIDE = 20, 28     # MNIST: the digit fits in 20×20, placed in 28×28
 CENTRE = 14.0          # mean centre of mass of MNIST's digits, (row, column) in pixel indices
@@ -20,9 +26,11 @@ STROKE = 2.8           # typical MNIST stroke width in pixels (2·area / outline
 MIN_CONTRAST = 0.1     # ink must differ from the page by this much of the full [0, 1] range
 NOISE_SIGMAS = 5       # and stand this many noise standard deviations above the page
 SPECK_FRACTION = 0.1   # blobs with less ink than this fraction of the largest are specks
+PAGE_LEVEL = 2 / 255   # an MNIST-format page: every pixel this close to black (or white)
+CENTRE_TOLERANCE = 1.0 # and the centre of mass this close to the centre, in pixels
 
 
-class ImageError(ValueError):
+class ImageError(MnistlibError, ValueError):
     """An image file that cannot be read as a digit, with a one-line reason."""
 
 
@@ -107,9 +115,37 @@ def to_mnist(ink: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.round(out * 255).astype(np.uint8))
 
 
+def as_mnist(grey: np.ndarray) -> torch.Tensor | None:
+    """The image itself (bright ink on black; inverted if it is dark ink on white) when it is
+    already in MNIST's format, else None.
+
+    MNIST's format, measured on its 55,000 training digits: 28×28; the page exactly black
+    (every digit's ink fits in 20×20, and everything outside that box is 0); the centre of
+    mass within half a pixel of the centre (14, 14), the rounding of its placement. We accept
+    a page within ``PAGE_LEVEL`` of black and a centre within ``CENTRE_TOLERANCE`` pixels.
+    """
+    if grey.shape != (SIDE, SIDE):
+        return None
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    x = 1 - grey if np.median(border) > 0.5 else grey  # the page is the border's side
+    rows, cols = np.nonzero(x > PAGE_LEVEL)
+    if not len(rows) or max(rows.max() - rows.min(), cols.max() - cols.min()) + 1 > BOX:
+        return None
+    cy, cx = ndimage.center_of_mass(x.astype(np.float64))
+    if max(abs(cy - CENTRE), abs(cx - CENTRE)) > CENTRE_TOLERANCE:
+        return None
+    return torch.from_numpy(np.round(x * 255).astype(np.uint8))
+
+
+def digit_from_grey(grey: np.ndarray) -> torch.Tensor:
+    """Grey levels in [0, 1] (``read_grey``) to an MNIST-like uint8 ``[28, 28]`` digit."""
+    mnist = as_mnist(grey)
+    return mnist if mnist is not None else to_mnist(drop_specks(ink_map(grey)))
+
+
 def load_digit(path: str | Path) -> torch.Tensor:
     """One digit from a PNG or JPEG file, as an MNIST-like uint8 ``[28, 28]`` tensor."""
     try:
-        return to_mnist(drop_specks(ink_map(read_grey(path))))
+        return digit_from_grey(read_grey(path))
     except ImageError as e:  # the reason, prefixed with the file it is about
         raise ImageError(f"{path}: {e}") from None

@@ -442,7 +442,7 @@ def predictions(images: torch.Tensor | np.ndarray, labels: torch.Tensor,
 def ablation_bars(panels: Mapping[str, Mapping[str, Mapping[str, float]]],
                   title: str = "One change at a time") -> Figure:
     """One panel per measured quantity, one horizontal bar per variant: the mean with a
-    whisker of one standard deviation, from ``ablation.summary`` (or ``benchmarking.stats``)
+    whisker of one standard deviation, from ``experiments.summary`` (or ``stats``)
     dicts. A panel's key is its x-axis label (with its unit); a variant that missed the
     target in some runs (``missed``) says so, and one with no value is left without a bar."""
     names = list(dict.fromkeys(n for p in panels.values() for n in p))
@@ -471,6 +471,19 @@ def ablation_bars(panels: Mapping[str, Mapping[str, Mapping[str, float]]],
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def target_bars(runs: Mapping[str, Sequence], names: Sequence[str], targets: Sequence[float],
+                title: str) -> Figure:
+    """``ablation_bars`` of ``experiments.run``'s runs: per variant, the training seconds to
+    each validation target and, where it was scored, the delivered model's test accuracy."""
+    from mnistlib.experiments import summary, times_to
+    panels = {f"training seconds to {t:.0%} validation accuracy":
+              {n: summary(times_to(runs[n], t)) for n in names} for t in targets}
+    if runs[names[0]][0].test_accuracy is not None:
+        panels["test accuracy of the model delivered (%)"] = {
+            n: summary([100 * r.test_accuracy for r in runs[n]]) for n in names}
+    return ablation_bars(panels, title=title)
 
 
 def val_curves(histories: Mapping[str, Sequence[Mapping[str, float]]],

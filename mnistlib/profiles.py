@@ -13,9 +13,11 @@ from typing import TypeVar
 
 import torch
 
+from mnistlib.errors import ConfigError
+
 PROFILES = {
     "full": "the complete experiments, as the chapter describes them (made for a GPU)",
-    "cpu": "a lighter run that builds the whole book on a CPU in under an hour",
+    "cpu": "the same experiments at full size, with fewer seeds and narrower sweeps, for a CPU",
     "ci": "the smallest run that still tests every claim, a few minutes per chapter on 2 CPU cores",
 }
 ENV_PROFILE, ENV_DEVICE = "MNISTLIB_PROFILE", "MNISTLIB_DEVICE"
@@ -24,9 +26,9 @@ T = TypeVar("T")
 
 
 def check(profile: str) -> str:
-    """Return ``profile`` if it is known, else raise a ``ValueError`` naming the known ones."""
+    """Return ``profile`` if it is known, else raise a ``ConfigError`` naming the known ones."""
     if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {', '.join(PROFILES)}, not {profile!r}")
+        raise ConfigError(f"profile must be one of {', '.join(PROFILES)}, not {profile!r}")
     return profile
 
 
@@ -35,10 +37,15 @@ def default_profile() -> str:
     return check(os.environ.get(ENV_PROFILE) or ("full" if torch.cuda.is_available() else "cpu"))
 
 
+def default_device() -> str:
+    """``$MNISTLIB_DEVICE`` if set, else ``auto`` (cuda, then mps, then cpu)."""
+    return os.environ.get(ENV_DEVICE) or "auto"
+
+
 def pick(profile: str, **settings: T) -> T:
     """The settings of ``profile``: ``pick(profile, full=..., cpu=..., ci=...)``."""
     check(profile)
     missing = set(PROFILES) - set(settings)
     if missing:
-        raise ValueError(f"no settings for profile(s) {', '.join(sorted(missing))}")
+        raise ConfigError(f"no settings for profile(s) {', '.join(sorted(missing))}")
     return settings[profile]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mnistlib.augmentation import Augment
+from mnistlib.errors import ConfigError, UnknownName
 
 OPTIMIZERS = ("adadelta", "adam", "adamw", "sgd")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
@@ -29,6 +30,7 @@ class Recipe:
     pin_memory: bool = False              # conventional loader on CUDA only
     normalization: str = "standard"       # "none" (0..255), "unit" ([0, 1]) or "standard"
     augment: Augment = Augment()
+    drawings: int = 0                     # canvas drawings (mnistlib.drawings) added to training
     batch_size: int = 64
     # optimization
     optimizer: str = "adadelta"
@@ -49,6 +51,9 @@ class Recipe:
     patience: int | None = None           # evaluations without improvement before stopping
     target_acc: float | None = None       # stop once validation accuracy reaches this
     evals_per_epoch: int = 1
+    # an exponential moving average of the weights (and batch-norm statistics), with this decay
+    # per step; validation and the returned model use the average
+    ema: float | None = None
     # speed
     bf16: bool = False                    # bf16 autocast where the device supports it
     channels_last: bool = False
@@ -56,15 +61,19 @@ class Recipe:
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, not {self.optimizer!r}")
+            raise ConfigError(f"optimizer must be one of {OPTIMIZERS}, not {self.optimizer!r}")
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, not {self.schedule!r}")
+            raise ConfigError(f"schedule must be one of {SCHEDULES}, not {self.schedule!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.evals_per_epoch < 1:
-            raise ValueError("epochs, batch_size and evals_per_epoch must be >= 1")
+            raise ConfigError("epochs, batch_size and evals_per_epoch must be >= 1")
         if any(e < 0 for e in self.freeze.values()):
-            raise ValueError("freeze maps a parameter-name prefix to a number of epochs, >= 0")
+            raise ConfigError("freeze maps a parameter-name prefix to a number of epochs, >= 0")
+        if self.drawings < 0:
+            raise ConfigError("drawings is a number of canvas drawings, >= 0")
+        if self.ema is not None and not 0 < self.ema < 1:
+            raise ConfigError("ema is a decay per step in (0, 1)")
         if self.target_acc is not None and not 0 < self.target_acc <= 1:
-            raise ValueError("target_acc is a fraction in (0, 1]")
+            raise ConfigError("target_acc is a fraction in (0, 1]")
 
     def replace(self, **changes: Any) -> "Recipe":
         return dataclasses.replace(self, **changes)
@@ -91,7 +100,7 @@ def register(recipe: Recipe) -> Recipe:
 
 def get_recipe(name: str) -> Recipe:
     if name not in RECIPES:
-        raise KeyError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
+        raise UnknownName(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
     return RECIPES[name]
 
 
@@ -121,6 +130,10 @@ register(Recipe(
     loader="device", batch_size=256, optimizer="adam", lr=0.01, betas=(0.7, 0.9),
     schedule="onecycle", label_smoothing=0.05, epochs=2, freeze={"conv1": 0.75, "conv2": 1.25}))
 
+# The fast recipe of the previous record (the speed appendix's ladder): a mean of 99 % over seeds,
+# but not 99 % on every seed.
+register(RECIPES["fast"].replace(name="fast_v2"))
+
 # The fast recipe before this book's CPU tuning (chapter "The speed record" compares the two).
 register(Recipe(
     name="fast_v1", model="fast_cnn", loader="device", batch_size=256, optimizer="adam", lr=0.01,
@@ -137,6 +150,21 @@ register(Recipe(
     augment=Augment(rotation=10, scale=0.1, translate=2), optimizer="sgd", lr=0.1,
     momentum=0.9, weight_decay=5e-4, schedule="onecycle", label_smoothing=0.1, epochs=30))
 
+# The accuracy recipe for a CPU (chapters 5, 7 and 8): a single model for ≥99.6 % test accuracy in
+# minutes. Why each choice (every one made on the validation split; see results/ for the record):
+# the batch-normalized residual backbone (cnn_res) with a stem that takes the image to 14×14 in one
+# strided 5×5 convolution, so the work happens at 14×14 and 7×7, where a CPU spends a fraction of
+# what full-resolution maps cost; moderate geometric augmentation (±10°, ±10 % scale, ±2 px), as
+# `best`; SGD with Nesterov momentum, weight decay and a one-cycle schedule, the classic recipe
+# for a BN ResNet, over 8 epochs; label smoothing; an exponential moving average of the weights
+# (decay 0.999 per step), which the validation split showed to be worth a few digits at no cost;
+# channels-last memory, which the CPU's convolutions run faster.
+register(Recipe(
+    name="accurate", model="cnn_res", model_args={"width": 32, "stem": 32}, loader="device",
+    batch_size=128, augment=Augment(rotation=10, scale=0.1, translate=2), optimizer="sgd",
+    lr=0.1, momentum=0.9, weight_decay=5e-4, schedule="onecycle", label_smoothing=0.1, epochs=8,
+    ema=0.999, channels_last=True))
+
 # The blog's full system (chapter 7's `seed`): its CNN with BN, a residual stage and attention
 # (seed_cnn_plus); rotation, scaling and noise augmentation; standardized inputs; Adam with cosine
 # annealing; early stopping after 3 validation checks without improvement (keeping the best
@@ -145,6 +173,20 @@ register(Recipe(
     name="seed", model="seed_cnn_plus", loader="device", batch_size=64,
     augment=Augment(rotation=10, scale=0.1, noise=0.1), optimizer="adam", lr=1e-3,
     schedule="cosine", clip_norm=1.0, epochs=20, patience=3))
+
+# The model the browser demo ships (chapter 9): digits as people draw them on a canvas, with a
+# round pen of one width, curly 6s and 9s with ball ends, 1s with a flag and a foot, crossed 7s.
+# Why each choice (made on MNIST's validation split and on a tuning set of drawings, never on the
+# held-out drawings or the test split): 3,000 canvas drawings from mnistlib.drawings mixed into
+# the training split, because no augmentation of MNIST alone taught the curly styles (the `fast`
+# model reads about 93 % of them, taking curly 6s and 9s for 8s); the `fast` network at its
+# default width (32, hidden 128, a 2-pixel crop), three epochs with the geometric augmentation of
+# `accurate`, because drawings come at every angle and size; no freezing.
+register(Recipe(
+    name="canvas", model="fast_cnn", model_args={"width": 32, "hidden": 128, "crop": 2},
+    loader="device", batch_size=256, augment=Augment(rotation=10, scale=0.1, translate=2),
+    drawings=3000, optimizer="adam", lr=0.01, betas=(0.7, 0.9), schedule="onecycle",
+    label_smoothing=0.05, epochs=3))
 
 # Chapter 4's training strategy: the baseline's network and inputs, trained to reach a
 # validation target in as little time as possible. Why each choice: chapter 3's device-resident

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import copy
 import math
-from pathlib import Path
 
-import torch
 import torch.nn as nn
 
-from mnistlib.data import MNIST, Split, stratified_split
+from mnistlib.data import Split, stratified_split
 from mnistlib.recipes import Recipe
 from mnistlib.training import FitResult, fit
 
@@ -31,30 +29,16 @@ def holdout(split: Split, test_size: int, seed: int = 0) -> tuple[Split, Split]:
     """A labelled pool and a fixed test set, stratified: every k is then scored on the same
     test set, and few-shot training sets are drawn from the pool only."""
     pool, test = stratified_split(split.labels, test_size, seed)
-    return (Split(split.images[pool], split.labels[pool]),
-            Split(split.images[test], split.labels[test]))
+    return split.take(pool), split.take(test)
 
 
 def few_shot_split(split: Split, per_class: int | None, seed: int = 0) -> tuple[Split, Split]:
     """``per_class`` labelled examples of every class drawn at random (``None``: all of them),
     and the remainder. Deterministic for a given seed."""
     if per_class is None:
-        return split, Split(split.images[:0], split.labels[:0])
-    if per_class < 1:
-        raise ValueError("per_class must be >= 1 (or None for all)")
-    g = torch.Generator().manual_seed(seed)
-    chosen = []
-    for c in split.labels.unique():
-        idx = torch.nonzero(split.labels == c).flatten()
-        if len(idx) < per_class:
-            raise ValueError(f"class {int(c)} has only {len(idx)} examples, not {per_class}")
-        chosen.append(idx[torch.randperm(len(idx), generator=g)[:per_class]])
-    train_idx = torch.cat(chosen).sort().values
-    mask = torch.ones(len(split), dtype=torch.bool)
-    mask[train_idx] = False
-    rest_idx = torch.nonzero(mask).flatten()
-    return (Split(split.images[train_idx], split.labels[train_idx]),
-            Split(split.images[rest_idx], split.labels[rest_idx]))
+        return split, split.subset(0)
+    rest, chosen = stratified_split(split.labels, seed=seed, per_class=per_class)
+    return split.take(chosen), split.take(rest)
 
 
 def freeze_features(model: nn.Module) -> nn.Module:
@@ -71,12 +55,6 @@ def freeze_features(model: nn.Module) -> nn.Module:
     return model
 
 
-def _as_mnist(train: Split, curve: Split | None) -> MNIST:
-    """``fit`` wants an MNIST object; ``curve`` is only evaluated for the learning curve."""
-    curve = curve if curve is not None and len(curve) else train
-    return MNIST(train, curve, curve, torch.arange(len(train)), torch.arange(len(curve)), Path("."))
-
-
 def _run(model: nn.Module | None, train: Split, curve: Split | None, recipe: Recipe,
          steps: int, evals: int, device: str, seed: int) -> FitResult:
     """``steps`` optimizer steps (rounded to whole epochs) and about ``evals`` points of the
@@ -87,7 +65,8 @@ def _run(model: nn.Module | None, train: Split, curve: Split | None, recipe: Rec
     # Never select on ``curve`` (it is usually the test set): no patience, no target.
     recipe = recipe.replace(loader="device", epochs=epochs, evals_per_epoch=per_epoch,
                             seed=seed, patience=None, target_acc=None)
-    return fit(recipe, _as_mnist(train, curve), device=device, progress=False, model=model)
+    curve = curve if curve is not None and len(curve) else train
+    return fit(recipe, train, curve, device=device, progress=False, model=model)
 
 
 def fine_tune(model: nn.Module, train: Split, curve: Split | None = None, *,

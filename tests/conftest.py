@@ -24,9 +24,9 @@ def synthetic_split(n: int, seed: int = 0) -> mdata.Split:
 
 
 @pytest.fixture
-def tiny_mnist(tmp_path) -> mdata.MNIST:
+def tiny_mnist() -> mdata.MNIST:
     train, val, test = synthetic_split(600, 0), synthetic_split(200, 1), synthetic_split(200, 2)
-    return mdata.MNIST(train, val, test, torch.arange(600), torch.arange(600, 800), tmp_path)
+    return mdata.MNIST(train, val, test, torch.arange(600), torch.arange(600, 800))
 
 
 def idx_bytes(t: torch.Tensor) -> bytes:

@@ -2,11 +2,11 @@ import json
 
 import pytest
 
-from mnistlib.benchmarking import (HEADLINE_END, HEADLINE_START, bench, format_table,
-                                   headline_table, readme_with_headline, ratio_stats, stats,
-                                   time_call)
+from mnistlib.benchmarking import (HEADLINE_END, HEADLINE_START, accuracy_table, add_result,
+                                   bench, command_line, format_table, headline_table,
+                                   load_results, readme_with_headline, ratio_stats, stats,
+                                   time_call, time_to_accuracy)
 from mnistlib.recipes import Recipe
-from mnistlib.training import fit
 
 TINY = Recipe(name="tiny", model="fast_cnn", loader="device", batch_size=64, optimizer="adam",
               lr=0.003, schedule="constant", epochs=2)
@@ -45,12 +45,26 @@ def test_bench_on_a_tiny_setting(tiny_mnist):
         assert result[key]
     table = format_table(result)
     assert "tiny1" in table and "×" in table
+    # every epoch's end carries the test accuracy, for the time to a target
+    assert [len([h for h in x["history"] if "test_accuracy" in h]) for x in one["runs"]] == [2, 2]
+    assert 0 <= one["ensemble_test_accuracy"] <= 1
 
 
-def test_time_without_splitting_counts_everything_as_compute(tiny_mnist):
-    r = fit(TINY, tiny_mnist, device="cpu", progress=False, split_time=False)
-    assert r.history[-1]["data_seconds"] == 0
-    assert r.train_seconds == pytest.approx(r.history[-1]["compute_seconds"]) and r.train_seconds > 0
+def test_time_to_accuracy_is_the_first_epoch_end_where_the_mean_reaches_it():
+    def rec(accs, secs):
+        return {"history": [{"epoch": e + 1, "test_accuracy": a, "train_seconds": s}
+                            for e, (a, s) in enumerate(zip(accs, secs))]}
+    records = [rec([0.97, 0.99, 0.995], [1, 2, 3]), rec([0.99, 0.985, 0.996], [1.5, 2.5, 3.5])]
+    t = time_to_accuracy(records, 0.99)   # epoch 1: mean 0.98; epoch 2: 0.9875; epoch 3
+    assert t["epoch"] == 3 and t["times"] == [3, 3.5] and t["median"] == 3.25
+    assert time_to_accuracy(records, 0.98)["epoch"] == 1
+    assert time_to_accuracy(records, 0.999) is None
+
+
+def test_the_command_is_stored_as_typed_without_machine_paths():
+    argv = ["/home/someone/venv/lib/python3.11/site-packages/mnistlib/__main__.py", "bench",
+            "--recipes", "tmf,fast", "--out", "results/cpu.json"]
+    assert command_line(argv) == "python -m mnistlib bench --recipes tmf,fast --out results/cpu.json"
 
 
 def test_bench_gives_a_slow_reference_fewer_seeds_in_the_last_rounds(tiny_mnist):
@@ -66,32 +80,47 @@ def test_bench_gives_a_slow_reference_fewer_seeds_in_the_last_rounds(tiny_mnist)
         bench([TINY], tiny_mnist, seeds=1, device="cpu", seeds_for={"nope": 2})
 
 
-def fake_result(device: str, rows: dict[str, tuple[list[float], float]]) -> dict:
-    """A benchmark result as bench() writes it: recipe -> (times, accuracy of every run)."""
+def fake_result(device: str, rows: dict[str, tuple[list[float], float, float | None]]) -> dict:
+    """A benchmark result as bench() writes it: recipe -> (times, accuracy of every run, the
+    share of its time at which it reached 99 %, or None)."""
     out = []
-    for name, (times, acc) in rows.items():
+    for name, (times, acc, at) in rows.items():
+        to = None if at is None else {**stats([t * at for t in times]), "epoch": 1,
+                                      "times": [t * at for t in times]}
         out.append({"recipe": name, "epochs": 1, "seeds": len(times), "seconds": stats(times),
                     "test_accuracy": stats([acc] * len(times)), "reaches_99": acc >= 0.99,
+                    "time_to": {"0.99": to, "0.995": None, "0.996": None},
+                    "ensemble_test_accuracy": acc + 0.001,
                     "runs": [{"seed": i, "train_seconds": t, "test_accuracy": acc}
                              for i, t in enumerate(times)]})
     return {"device": device, "date": "2026-11-24T00:00:00+00:00", "seeds": 5, "results": out}
 
 
-def test_headline_table_gives_speedups_and_time_to_99_only_where_reached():
-    res = fake_result("CPU X", {"tmf": ([4.0, 4.0], 0.989), "fast": ([1.0, 2.0], 0.991),
-                                "baseline": ([300.0], 0.9905)})
+def test_headline_table_gives_speedups_and_the_time_to_99_where_reached():
+    res = fake_result("CPU X", {"tmf": ([4.0, 4.0], 0.989, None), "fast": ([1.0, 2.0], 0.991, 1),
+                                "baseline": ([300.0], 0.9905, 0.5)})
     table = headline_table([res]).splitlines()
-    assert len(table) == 2 + 3 and all(line.count("|") == 8 for line in table)
+    assert len(table) == 2 + 3 and all(line.count("|") == 9 for line in table)
     fast = next(line for line in table[2:] if "`fast`" in line)
     assert "CPU X (2026-11-24)" in fast and "2.7× (2.0–4.0)" in fast  # 4 / 1.5
-    assert "200× (150–300)" in fast  # baseline's 300 s over the median 1.5 s
+    assert "100× (75–150)" in fast  # baseline got to 99 % at 150 s: over the median 1.5 s
     tmf = next(line for line in table[2:] if "`tmf`" in line)
-    assert tmf.split("|")[6:8] == [" reference ", "  "]  # tmf below 99 %: no time to 99 %
+    assert tmf.split("|")[6:9] == [" reference ", " not reached ", "  "]
     base = next(line for line in table[2:] if "`baseline`" in line)
-    assert base.split("|")[6:8] == [" 75× slower ", " reference "]  # 300 s / tmf's 4 s
-    res_slow = fake_result("CPU X", {"tmf": ([4.0], 0.989), "fast": ([1.0], 0.991),
-                                     "baseline": ([300.0], 0.985)})
-    assert "×" not in headline_table([res_slow]).splitlines()[3].split("|")[7]
+    assert base.split("|")[6] == " 75× slower " and base.split("|")[8] == " reference "
+    acc = accuracy_table([res]).splitlines()
+    assert len(acc) == 5 and "99.20%" in acc[3] and acc[3].count("not reached") == 2
+
+
+def test_a_results_file_keeps_one_run_per_set_of_recipes(tmp_path):
+    a = fake_result("CPU X", {"tmf": ([4.0], 0.989, None)})
+    b = fake_result("CPU X", {"accurate": ([40.0], 0.996, 1)})
+    add_result(tmp_path / "cpu.json", a)
+    add_result(tmp_path / "cpu.json", b)
+    add_result(tmp_path / "cpu.json", {**a, "date": "2026-12-01T00:00:00+00:00"})
+    runs = load_results(tmp_path)
+    assert [r["results"][0]["recipe"] for r in runs] == ["accurate", "tmf"]
+    assert runs[1]["date"].startswith("2026-12-01")
 
 
 def test_readme_headline_is_replaced_between_its_markers():

@@ -47,8 +47,7 @@ def random_mnist(n: int = 1280) -> MNIST:
     def split(m: int) -> Split:
         return Split(torch.randint(0, 256, (m, 28, 28), generator=g, dtype=torch.uint8),
                      torch.arange(m) % 10)
-    return MNIST(split(n), split(100), split(200), torch.arange(n), torch.arange(n, n + 100),
-                 Path("."))
+    return MNIST(split(n), split(100), split(200), torch.arange(n), torch.arange(n, n + 100))
 
 
 def seven(path: Path) -> Path:
@@ -211,10 +210,12 @@ def test_bench_prints_a_table_and_writes_json(tmp_path, tiny, capsys):
                          "1", "--device", "cpu", "--out", out_file)
     assert code == 0
     assert len(err) == 4  # one progress line per run
-    result = json.loads(out_file.read_text())
+    (result,) = json.loads(out_file.read_text())
     assert [r["recipe"] for r in result["results"]] == ["tmf", "fast"]
     assert all(len(r["runs"]) == 2 for r in result["results"])
-    assert any(line.startswith("fast") for line in out) and out[-1] == f"saved to {out_file}"
+    assert any(line.startswith("fast") for line in out)
+    assert out[-1] == f"saved to {out_file} (1 benchmark run(s) in it)"
+    assert result["command"].startswith("python -m mnistlib ") or "pytest" in result["command"]
     code, _, err = run(capsys, "bench", "--recipes", "tmf,nope", "--device", "cpu")
     assert_one_error_line(code, err, "nope")
 
@@ -274,3 +275,24 @@ def test_fast_recipe_reads_the_fixture_digits(mnist_root, tmp_path, capsys):
     assert code == 0 and not err
     right = [Path(p).name[0] == d for p, d, _ in (line.split("\t") for line in lines)]
     assert len(right) == len(images) and sum(right) >= len(images) - 1, lines
+
+
+def test_a_bug_inside_a_command_shows_its_traceback(monkeypatch):
+    """Only the library's user errors become one-line messages; a bug is not hidden."""
+    import subprocess
+    import sys
+
+    from mnistlib import cli
+
+    def broken(args):
+        return {}["a key the code forgot"]  # a KeyError that is no unknown name
+
+    monkeypatch.setattr(cli, "cmd_data", broken)
+    with pytest.raises(KeyError):
+        cli.main(["data"])
+    code = ("import mnistlib.cli as c\n"
+            "def broken(args): raise ValueError('a bug, not a user error')\n"
+            "c.cmd_data = broken\nraise SystemExit(c.main(['data']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "Traceback" in done.stderr and "ValueError: a bug, not a user error" in done.stderr

@@ -2,6 +2,8 @@ import pytest
 import torch
 import torch.nn as nn
 
+from mnistlib.evaluation import Classifier
+
 from mnistlib import corruptions as C
 from mnistlib.corruptions import CORRUPTIONS, SEVERITY, corrupt, corruption_accuracy
 from tests.conftest import synthetic_split
@@ -74,7 +76,8 @@ class BlockReader(nn.Module):
 
 def test_corruption_accuracy_scores_the_corrupted_images():
     split = synthetic_split(100, 6)
-    acc = corruption_accuracy(BlockReader(), split, "cpu", names=["brightness", "translate"])
+    acc = corruption_accuracy(Classifier(BlockReader().eval()), split,
+                              names=["brightness", "translate"])
     assert list(acc) == ["clean", "brightness", "translate"]
     assert acc["clean"] == 1.0 and acc["brightness"] == 1.0  # a uniform shift keeps the argmax
     assert acc["translate"] < 0.9  # a 6-pixel move puts the block in its neighbour's place
@@ -82,9 +85,10 @@ def test_corruption_accuracy_scores_the_corrupted_images():
 
 def test_corruption_accuracies_match_one_model_at_a_time():
     split = synthetic_split(60, 7)
-    models = {"reader": BlockReader(), "shifted": nn.Sequential(BlockReader(), nn.Identity())}
+    models = {"reader": Classifier(BlockReader()),
+              "shifted": Classifier(nn.Sequential(BlockReader(), nn.Identity()))}
     names = ["translate", "gaussian_noise"]
-    table = C.corruption_accuracies(models, split, "cpu", names=names, seed=3)
+    table = C.corruption_accuracies(models, split, names=names, seed=3)
     assert list(table) == ["reader", "shifted"]
-    for m, model in models.items():
-        assert table[m] == corruption_accuracy(model, split, "cpu", names=names, seed=3)
+    for m, clf in models.items():
+        assert table[m] == corruption_accuracy(clf, split, names=names, seed=3)

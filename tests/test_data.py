@@ -77,9 +77,9 @@ def test_the_two_loaders_give_identical_batches(fake_files):
     assert (len(d.train), len(d.val), len(d.test)) == (100, 20, 40)
     for split in ("train", "val", "test"):
         for norm in mdata.NORMALIZATIONS:
-            conv = mdata.make_loader("conventional", d, split, 16, "cpu", shuffle=False,
+            conv = mdata.make_loader("conventional", getattr(d, split), 16, "cpu", shuffle=False,
                                      normalization=norm)
-            dev = mdata.make_loader("device", d, split, 16, "cpu", shuffle=False,
+            dev = mdata.make_loader("device", getattr(d, split), 16, "cpu", shuffle=False,
                                     normalization=norm)
             assert len(conv) == len(dev)
             for (xa, ya), (xb, yb) in zip(conv, dev):

@@ -4,7 +4,7 @@ import torch
 from conftest import synthetic_split
 from mnistlib import ensembles as en
 from mnistlib.data import normalize
-from mnistlib.evaluation import predict, split_batches
+from mnistlib.evaluation import IDENTITY, Classifier
 from mnistlib.models import FastCNN
 
 
@@ -48,8 +48,9 @@ def test_accuracy_vs_n_uses_the_first_n_members():
 
 def test_identity_view_is_plain_prediction():
     model, split = tiny_model(), synthetic_split(40, 3)
-    want, _ = predict(model, split_batches(split, "cpu"))
-    got = en.probabilities(model, split.images, views=en.IDENTITY)
+    with torch.no_grad():
+        want = torch.softmax(model(normalize(split.images.unsqueeze(1), "standard")), 1)
+    got = Classifier(model).probabilities(split.images, views=IDENTITY)
     assert got.shape == (40, 10) and torch.allclose(got, want, atol=1e-6)
 
 
@@ -59,16 +60,16 @@ def test_a_shift_view_sees_the_shifted_digit():
     shifted[:, :, 1:] = images[:, :, :-1]  # one pixel to the right, zeros entering
     with torch.no_grad():
         want = torch.softmax(model(normalize(shifted.unsqueeze(1), "standard")), 1)
-    got = en.probabilities(model, images, views=[(0.0, 1.0, 0.0)])
+    got = Classifier(model).probabilities(images, views=[(0.0, 1.0, 0.0)])
     assert torch.allclose(got, want, atol=1e-5)
 
 
 def test_tta_averages_its_views():
     model, images = tiny_model(), synthetic_split(20, 5).images
     views = en.tta_views(1, angles=[10])
-    assert len(views) == 6 and views[0] == en.IDENTITY[0]
-    tta = en.probabilities(model, images, views=views, batch_size=7)
-    each = torch.stack([en.probabilities(model, images, views=[v]) for v in views])
+    assert len(views) == 6 and views[0] == IDENTITY[0]
+    tta = Classifier(model, batch_size=7).probabilities(images, views=views)
+    each = torch.stack([Classifier(model).probabilities(images, views=[v]) for v in views])
     assert tta.shape == (20, 10) and torch.allclose(tta.sum(1), torch.ones(20), atol=1e-5)
     assert torch.allclose(tta, each.mean(0), atol=1e-6)
     assert not torch.allclose(tta, each[0], atol=1e-4)  # the views do change the input
@@ -76,6 +77,6 @@ def test_tta_averages_its_views():
 
 def test_member_probabilities_stack_models():
     images = synthetic_split(10, 6).images
-    probs = en.member_probabilities([tiny_model(0), tiny_model(1), tiny_model(2)], images)
+    probs = en.member_probabilities([Classifier(tiny_model(s)) for s in range(3)], images)
     assert probs.shape == (3, 10, 10)
     assert not torch.allclose(probs[0], probs[1])

@@ -7,6 +7,7 @@ from onnx import TensorProto, helper
 
 from conftest import synthetic_split
 from mnistlib import export as ex
+from mnistlib.evaluation import Classifier
 from mnistlib.data import normalize
 from mnistlib.models import FastCNN
 from mnistlib.recipes import Recipe
@@ -25,12 +26,9 @@ def tiny_model(seed: int = 0) -> FastCNN:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A small network that has learnt the synthetic digits, exported, with its data."""
-    from mnistlib.data import MNIST
     train, test = synthetic_split(600, 0), synthetic_split(200, 2)
-    data = MNIST(train, test, test, torch.arange(600), torch.arange(200),
-                 tmp_path_factory.mktemp("d"))
-    model = fit(TINY, data, device="cpu", progress=False).model.eval()
-    path = ex.export_onnx(model, tmp_path_factory.mktemp("onnx") / "tiny.onnx")
+    model = fit(TINY, train, test, device="cpu", progress=False).model.eval()
+    path = ex.export_onnx(Classifier(model), tmp_path_factory.mktemp("onnx") / "tiny.onnx")
     return model, path, train, test
 
 
@@ -42,9 +40,9 @@ def one_line_error(excinfo) -> str:
 
 def test_export_round_trip_matches_pytorch(tmp_path):
     model = tiny_model()
-    path = ex.export_onnx(model, tmp_path / "m.onnx")
+    path = ex.export_onnx(Classifier(model), tmp_path / "m.onnx")
     images = synthetic_split(50, 5).images
-    check = ex.check_onnx(model, path, images)
+    check = ex.check_onnx(Classifier(model), path, images)
     assert check["max_abs_diff"] < 1e-4 and check["agreement"] == 1.0 and check["n"] == 50
     # The file's own signature: named input, symbolic batch, 10 logits.
     proto = onnx.load(path)
@@ -55,14 +53,14 @@ def test_export_round_trip_matches_pytorch(tmp_path):
 
 
 def test_check_onnx_notices_a_different_network(tmp_path):
-    path = ex.export_onnx(tiny_model(0), tmp_path / "m.onnx")
-    check = ex.check_onnx(tiny_model(1), path, synthetic_split(50, 5).images)
+    path = ex.export_onnx(Classifier(tiny_model(0)), tmp_path / "m.onnx")
+    check = ex.check_onnx(Classifier(tiny_model(1)), path, synthetic_split(50, 5).images)
     assert check["max_abs_diff"] > 1e-3
 
 
 def test_export_keeps_training_mode_and_fails_atomically(tmp_path, monkeypatch):
     model = tiny_model().train()
-    ex.export_onnx(model, tmp_path / "m.onnx")
+    ex.export_onnx(Classifier(model), tmp_path / "m.onnx")
     assert model.training
 
     def fail(proto):  # the export fails after the exporter has written its file
@@ -70,14 +68,14 @@ def test_export_keeps_training_mode_and_fails_atomically(tmp_path, monkeypatch):
 
     monkeypatch.setattr(onnx.checker, "check_model", fail)
     with pytest.raises(onnx.checker.ValidationError, match="boom"):
-        ex.export_onnx(model, tmp_path / "broken.onnx")
+        ex.export_onnx(Classifier(model), tmp_path / "broken.onnx")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # no half-written file
     assert model.training
 
 
 def test_onnx_model_reads_normalization_from_metadata(tmp_path):
     model = tiny_model()
-    path = ex.export_onnx(model, tmp_path / "unit.onnx", normalization="unit")
+    path = ex.export_onnx(Classifier(model, "unit"), tmp_path / "unit.onnx")
     onnx_model = ex.OnnxModel(path)  # no normalization given: it comes from the file
     assert onnx_model.normalization == "unit"
     images = synthetic_split(30, 6).images
@@ -146,7 +144,7 @@ def test_corrupt_or_foreign_files_give_one_clear_error(tmp_path, trained):
     # The functions built on OnnxModel fail the same way.
     model, path, train, _ = trained
     with pytest.raises(ex.ExportError):
-        ex.check_onnx(model, bad, train.images[:10])
+        ex.check_onnx(Classifier(model), bad, train.images[:10])
     with pytest.raises(ex.ExportError):
         ex.quantize_int8(bad, tmp_path / "q.onnx", train.images[:10])
     assert not (tmp_path / "q.onnx").exists()

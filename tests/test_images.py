@@ -114,3 +114,17 @@ def test_unusable_files_raise_one_line_image_errors(tmp_path, case):
     message = str(e.value)
     assert message.startswith(f"{path}: ") and "\n" not in message
     assert isinstance(e.value, ValueError)
+
+
+@pytest.mark.parametrize("inverted", [False, True], ids=["bright ink", "dark ink"])
+def test_a_digit_already_in_mnist_format_passes_through_unchanged(tmp_path, inverted):
+    mnist = digit(tmp_path, drawing(), "big.png").numpy()  # 20×20 box, centred by mass
+    saved = 255 - mnist if inverted else mnist
+    assert torch.equal(digit(tmp_path, Image.fromarray(saved), "small.png"),
+                       torch.from_numpy(mnist))
+
+
+def test_a_small_image_that_is_not_in_mnist_format_is_refitted(tmp_path):
+    im = drawing(size=(28, 28), box=(1, 1, 26, 26), width=3)  # fills the frame: no 20×20 box
+    x = digit(tmp_path, im)
+    assert max(ink_box(x)) == 20

@@ -32,29 +32,34 @@ def code_cells(nb):
     return [c for c in nb.cells if c.cell_type == "code"]
 
 
+def _key_pattern(node: ast.expr) -> str | None:
+    """A glued key as a regex: a string constant, or an f-string whose fields match words."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return re.escape(node.value)
+    if isinstance(node, ast.JoinedStr):
+        return "".join(re.escape(v.value) if isinstance(v, ast.Constant) else r"\w+"
+                       for v in node.values)
+    return None
+
+
 def glued_keys(nb) -> list[re.Pattern]:
-    """Patterns of the keys the notebook's cells glue: ``glue("key", …)``, ``glue(f"a_{x}", …)``,
-    ``glue_all(a=…, b=…)`` and ``for key, value in dict(a=…).items(): glue(key, value, …)``."""
+    """Patterns of the keys the notebook's cells glue with ``mnistlib.chapter``: ``glue(a=…)``,
+    ``glue(**{"key": …, f"a_{x}": …})``, and ``start(profile, device, run, b=…)``, which glues
+    ``profile``, ``device_name`` and ``profile_run`` too."""
     patterns = []
     for cell in code_cells(nb):
         source = re.sub(r"^(\s*)%.*$", r"\1pass", cell.source, flags=re.M)  # IPython magics
-        tree = ast.parse(source)
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Call):
+        for node in ast.walk(ast.parse(source)):
+            if not isinstance(node, ast.Call) or getattr(node.func, "id", "") not in ("glue",
+                                                                                    "start"):
                 continue
-            if getattr(node.func, "id", "") == "glue_all":  # glue_all(key=value, …)
-                patterns += [re.escape(k.arg) for k in node.keywords if k.arg]  # not **dict
-            if getattr(node.func, "id", "") != "glue":
-                continue
-            arg = node.args[0]
-            if isinstance(arg, ast.Constant):
-                patterns.append(re.escape(arg.value))
-            elif isinstance(arg, ast.JoinedStr):
-                patterns.append("".join(re.escape(v.value) if isinstance(v, ast.Constant)
-                                        else r"\w+" for v in arg.values))
-            else:  # glue(key, …) in a loop over dict(a=…, b=…).items()
-                patterns += [re.escape(k.arg) for n in ast.walk(tree) if isinstance(n, ast.Call)
-                             and getattr(n.func, "id", "") == "dict" for k in n.keywords]
+            if node.func.id == "start":
+                patterns += ["profile", "device_name", "profile_run"]
+            for k in node.keywords:
+                if k.arg:
+                    patterns.append(re.escape(k.arg))
+                elif isinstance(k.value, ast.Dict):  # glue(**{key: value, …})
+                    patterns += [p for p in map(_key_pattern, k.value.keys) if p]
     return [re.compile(p) for p in patterns]
 
 
@@ -101,6 +106,30 @@ def test_imports_then_parameters(path: Path, config: dict) -> None:
     names = {t.id for node in ast.walk(ast.parse(second.source)) if isinstance(node, ast.Assign)
              for t in node.targets if isinstance(t, ast.Name)}
     assert {"profile", "device"} <= names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_the_parameters_cell_defaults_to_the_machine(path: Path) -> None:
+    """A reader who opens a chapter on a laptop starts the profile that fits it, not `full`."""
+    params = code_cells(nbformat.read(path, as_version=4))[1].source
+    assert "default_profile()" in params and '"full"' not in params
+
+
+def test_notebooks_use_the_library_instead_of_copies() -> None:
+    """The chapter harness, the splits and the runner live in mnistlib: a notebook defines few
+    functions of its own (the house limit is eight in all), never its own glue helper, and never
+    builds an MNIST object by hand."""
+    defs = {}
+    for path in NOTEBOOKS:
+        for cell in code_cells(nbformat.read(path, as_version=4)):
+            tree = ast.parse(re.sub(r"^(\s*)%.*$", r"\1pass", cell.source, flags=re.M))
+            defs[path.name] = defs.get(path.name, []) + [
+                n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef,
+                                                                 ast.AsyncFunctionDef))]
+            assert "MNIST(" not in cell.source, f"{path.name} builds an MNIST by hand"
+    every = [f"{nb}:{name}" for nb, names in defs.items() for name in names]
+    assert len(every) <= 8, f"functions defined in notebooks: {every}"
+    assert not any(name == "glue_all" for names in defs.values() for name in names)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

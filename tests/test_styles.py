@@ -1,7 +1,9 @@
+import numpy as np
 import pytest
 import torch
 
-from mnistlib.styles import CENTRE, fit_and_centre, uci_digits
+from mnistlib.images import CENTRE, to_mnist
+from mnistlib.styles import uci_digits
 
 R = torch.arange(28.0)
 
@@ -26,7 +28,7 @@ def test_uci_digits_come_in_mnists_format(uci):
     assert uci.images.shape == (1797, 28, 28) and uci.images.dtype == torch.uint8
     assert uci.labels.dtype == torch.int64
     assert sorted(uci.labels.unique().tolist()) == list(range(10))
-    assert (uci.images.flatten(1).amax(1) == 255).all()  # the strongest ink is full white
+    assert (uci.images.flatten(1).amax(1) >= 240).all()  # the strongest ink is (near) white
     assert (uci.images[:, [0, -1]] == 0).all() and (uci.images[:, :, [0, -1]] == 0).all()
     boxes = torch.tensor([ink_box(im) for im in uci.images])
     assert (boxes <= 20).all() and (boxes.amax(1) >= 19).all()  # fitted into the 20×20 box
@@ -39,10 +41,10 @@ def test_ink_is_bright_on_a_dark_field(uci):
 
 
 @pytest.mark.parametrize("h,w", [(40, 10), (6, 30), (3, 3)])
-def test_fit_and_centre_keeps_the_aspect_ratio(h, w):
-    ink = torch.zeros(50, 50)
+def test_to_mnist_keeps_the_aspect_ratio(h, w):
+    ink = np.zeros((50, 50), np.float32)
     ink[5:5 + h, 7:7 + w] = 1.0
-    out = fit_and_centre(ink)
+    out = to_mnist(ink)
     box = ink_box(out)
     assert max(box) == 20
     assert abs(box[0] / box[1] - h / w) < 0.15 * h / w

@@ -13,7 +13,7 @@ SMALL = Recipe(name="small", model="fast_cnn", loader="device", batch_size=32, o
 
 
 def test_fit_lowers_the_loss_and_learns(tiny_mnist):
-    r = fit(SMALL, tiny_mnist, device="cpu", progress=False)
+    r = fit(SMALL, tiny_mnist.train, tiny_mnist.val, device="cpu", progress=False)
     losses = [h["train_loss"] for h in r.history]
     assert len(r.history) == 4 and r.epochs_run == 2
     assert losses[-1] < 0.5 * losses[0]
@@ -24,16 +24,16 @@ def test_fit_lowers_the_loss_and_learns(tiny_mnist):
 
 
 def test_same_seed_same_numbers_on_cpu(tiny_mnist):
-    a = fit(SMALL.replace(epochs=1), tiny_mnist, device="cpu", progress=False)
-    b = fit(SMALL.replace(epochs=1), tiny_mnist, device="cpu", progress=False)
-    c = fit(SMALL.replace(epochs=1, seed=1), tiny_mnist, device="cpu", progress=False)
+    a = fit(SMALL.replace(epochs=1), tiny_mnist.train, tiny_mnist.val, device="cpu", progress=False)
+    b = fit(SMALL.replace(epochs=1), tiny_mnist.train, tiny_mnist.val, device="cpu", progress=False)
+    c = fit(SMALL.replace(epochs=1, seed=1), tiny_mnist.train, tiny_mnist.val, device="cpu", progress=False)
     key = lambda r: [(h["train_loss"], h["val_accuracy"]) for h in r.history]
     assert key(a) == key(b)
     assert key(a) != key(c)
 
 
 def test_target_accuracy_stops_training(tiny_mnist):
-    r = fit(SMALL.replace(epochs=10, target_acc=0.9), tiny_mnist, device="cpu", progress=False)
+    r = fit(SMALL.replace(epochs=10, target_acc=0.9), tiny_mnist.train, tiny_mnist.val, device="cpu", progress=False)
     assert r.stopped_early and r.epochs_run < 10
     assert r.history[-1]["val_accuracy"] >= 0.9
     assert r.time_to_target_seconds == r.history[-1]["train_seconds"]
@@ -42,7 +42,7 @@ def test_target_accuracy_stops_training(tiny_mnist):
 
 def test_patience_stops_when_validation_stalls(tiny_mnist):
     # a learning rate of zero: validation accuracy never improves after the first evaluation
-    r = fit(SMALL.replace(lr=0.0, epochs=10, patience=2), tiny_mnist, device="cpu", progress=False)
+    r = fit(SMALL.replace(lr=0.0, epochs=10, patience=2), tiny_mnist.train, tiny_mnist.val, device="cpu", progress=False)
     assert r.stopped_early
     assert len(r.history) == 3  # the first evaluation, then two without improvement
 
@@ -56,7 +56,7 @@ def test_clipping_bounds_the_gradient_norm_at_every_step(tiny_mnist):
 
     handle = register_optimizer_step_pre_hook(hook)
     try:
-        r = fit(SMALL.replace(epochs=1, clip_norm=0.05), tiny_mnist, device="cpu", progress=False)
+        r = fit(SMALL.replace(epochs=1, clip_norm=0.05), tiny_mnist.train, tiny_mnist.val, device="cpu", progress=False)
     finally:
         handle.remove()
     assert len(seen) == math.ceil(600 / 32)
@@ -66,7 +66,7 @@ def test_clipping_bounds_the_gradient_norm_at_every_step(tiny_mnist):
 
 @pytest.mark.parametrize("schedule", ["step", "cosine", "onecycle", "constant"])
 def test_schedules_start_and_end_where_they_should(tiny_mnist, schedule):
-    r = fit(SMALL.replace(schedule=schedule, epochs=2, evals_per_epoch=1, lr=0.01), tiny_mnist,
+    r = fit(SMALL.replace(schedule=schedule, epochs=2, evals_per_epoch=1, lr=0.01), tiny_mnist.train, tiny_mnist.val,
             device="cpu", progress=False)
     end = r.history[-1]["lr"]
     expected = {"step": 0.01 * 0.7 ** 2, "cosine": 0.0, "constant": 0.01}.get(schedule)
@@ -95,9 +95,10 @@ def test_recipe_round_trips_through_a_dict():
 
 
 def test_checkpoint_round_trip(tiny_mnist, tmp_path):
-    r = fit(SMALL.replace(epochs=1), tiny_mnist, device="cpu", progress=False)
+    r = fit(SMALL.replace(epochs=1), tiny_mnist.train, tiny_mnist.val, device="cpu", progress=False)
     checkpoints.save(tmp_path / "run", r.model, SMALL, {"val_accuracy": r.val_accuracy})
-    model, meta = checkpoints.load(tmp_path / "run")
+    clf = checkpoints.load(tmp_path / "run")
+    model, meta = clf.model, clf.meta
     x = torch.randn(4, 1, 28, 28)
     r.model.eval()
     assert torch.equal(model(x), r.model(x))
@@ -106,7 +107,7 @@ def test_checkpoint_round_trip(tiny_mnist, tmp_path):
 
 
 def test_corrupt_checkpoint_is_one_clear_error(tiny_mnist, tmp_path):
-    r = fit(SMALL.replace(epochs=1), tiny_mnist, device="cpu", progress=False)
+    r = fit(SMALL.replace(epochs=1), tiny_mnist.train, tiny_mnist.val, device="cpu", progress=False)
     folder = checkpoints.save(tmp_path / "run", r.model, SMALL)
     weights = folder / checkpoints.WEIGHTS
     weights.write_bytes(weights.read_bytes()[:100])
@@ -119,7 +120,7 @@ def test_corrupt_checkpoint_is_one_clear_error(tiny_mnist, tmp_path):
 
 def test_on_step_sees_every_step_and_the_norm_before_clipping(tiny_mnist):
     seen = []
-    r = fit(SMALL.replace(epochs=2, clip_norm=0.05), tiny_mnist, device="cpu", progress=False,
+    r = fit(SMALL.replace(epochs=2, clip_norm=0.05), tiny_mnist.train, tiny_mnist.val, device="cpu", progress=False,
             on_step=lambda step, norm, loss: seen.append((step, float(norm), float(loss))))
     steps = [s for s, _, _ in seen]
     assert steps == list(range(1, 2 * math.ceil(600 / 32) + 1))
@@ -132,7 +133,7 @@ def test_on_step_sees_every_step_and_the_norm_before_clipping(tiny_mnist):
 
 def test_onecycle_works_with_an_optimizer_without_momentum(tiny_mnist):
     r = fit(SMALL.replace(optimizer="adadelta", lr=1.0, schedule="onecycle", epochs=1),
-            tiny_mnist, device="cpu", progress=False)
+            tiny_mnist.train, tiny_mnist.val, device="cpu", progress=False)
     assert r.history[-1]["lr"] < 0.01  # annealed far below the peak of 1.0
 
 
@@ -151,7 +152,7 @@ def test_freeze_stops_a_layer_learning_at_its_epoch(tiny_mnist):
     r_model = create_model("fast_cnn")
     steps = math.ceil(len(tiny_mnist.train.labels) / SMALL.batch_size)
     recipe = SMALL.replace(freeze={"conv1": 1 / steps})  # frozen after the first step
-    r = fit(recipe, tiny_mnist, device="cpu", progress=False, model=r_model, on_step=snapshot)
+    r = fit(recipe, tiny_mnist.train, tiny_mnist.val, device="cpu", progress=False, model=r_model, on_step=snapshot)
     assert torch.equal(r.model.conv1.weight, seen["conv1"])
     assert not torch.equal(r.model.fc1.weight, seen["fc1"])
     assert r.model.conv1.weight.grad is None
@@ -161,7 +162,7 @@ def test_freeze_stops_a_layer_learning_at_its_epoch(tiny_mnist):
 
 def test_freeze_rejects_a_name_no_parameter_has(tiny_mnist):
     with pytest.raises(ValueError, match="conv9"):
-        fit(SMALL.replace(freeze={"conv9": 0.5}), tiny_mnist, device="cpu", progress=False)
+        fit(SMALL.replace(freeze={"conv9": 0.5}), tiny_mnist.train, tiny_mnist.val, device="cpu", progress=False)
     with pytest.raises(ValueError, match="epochs"):
         SMALL.replace(freeze={"conv1": -1})
 

@@ -4,7 +4,7 @@ import torch
 from conftest import synthetic_split
 from mnistlib import transfer as tr
 from mnistlib.data import Split
-from mnistlib.evaluation import evaluate
+from mnistlib.evaluation import Classifier, evaluate
 from mnistlib.models import create_model
 
 SMALL = tr.TRANSFER.replace(model_args={"width": 8, "hidden": 32}, lr=3e-3)
@@ -61,9 +61,9 @@ def test_fine_tune_learns_and_leaves_the_original_alone():
     torch.manual_seed(0)
     model = create_model("fast_cnn", width=8, hidden=32).eval()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    untrained = evaluate(model, curve, "cpu")["accuracy"]
+    untrained = evaluate(Classifier(model), curve)["accuracy"]
     result = tr.fine_tune(model, train, curve, recipe=SMALL, steps=60, evals=4)
-    tuned = evaluate(result.model, curve, "cpu")["accuracy"]
+    tuned = evaluate(result.classifier, curve)["accuracy"]
     assert untrained < 0.5 and tuned > 0.9
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert all(p.requires_grad for p in model.parameters())
