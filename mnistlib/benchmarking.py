@@ -297,6 +297,13 @@ def accuracy_table(results: Sequence[dict], targets: Sequence[float] = (0.995, 0
     return "\n".join(lines)
 
 
+def readme_tables(results: Sequence[dict]) -> str:
+    """What the README shows between its headline markers: the speed table, then the accuracy
+    table when a committed run has accuracy targets."""
+    accuracy = accuracy_table(results)
+    return headline_table(results) + ("\n\n" + accuracy if accuracy.count("\n") > 1 else "")
+
+
 def readme_with_headline(readme: str, table: str) -> str:
     """``readme`` with the text between the headline markers replaced by ``table``."""
     start, end = readme.find(HEADLINE_START), readme.find(HEADLINE_END)

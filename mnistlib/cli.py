@@ -230,15 +230,13 @@ def load_predictor(path: str | Path, device: torch.device) -> Predictor:
 
 
 def cmd_headline(args: argparse.Namespace) -> int:
-    from mnistlib.benchmarking import (accuracy_table, headline_table, load_results,
-                                       readme_with_headline)
+    from mnistlib.benchmarking import load_results, readme_tables, readme_with_headline
     with user_files():
         results = load_results(args.results)
         if not results:
             raise CLIError(f"{args.results}: no benchmark results (*.json) there")
         readme = Path(args.readme)
-        tables = headline_table(results) + "\n\n" + accuracy_table(results)
-        text = readme_with_headline(readme.read_text(), tables)
+        text = readme_with_headline(readme.read_text(), readme_tables(results))
         atomic_write(readme, lambda tmp: Path(tmp).write_text(text))
     print(f"{readme}: headline table from {len(results)} result file(s)")
     return 0

@@ -60,7 +60,10 @@ def describe(device: torch.device) -> str:
         return torch.cuda.get_device_name(device)
     if device.type == "cpu":
         n = torch.get_num_threads()
-        return f"{cpu_name()}, {n} thread{'s' if n > 1 else ''}"
+        # the vector extension PyTorch's kernels use (AVX2, AVX512): the same model name covers
+        # processors of very different speed
+        return f"{cpu_name()} ({torch.backends.cpu.get_cpu_capability()}), " \
+               f"{n} thread{'s' if n > 1 else ''}"
     return device.type
 
 

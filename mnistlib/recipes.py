@@ -112,27 +112,38 @@ register(Recipe(
     name="tmf", model="tmf_cnn", loader="device", batch_size=256, optimizer="adam", lr=0.01,
     betas=(0.7, 0.9), schedule="onecycle", epochs=1))
 
-# Our fast recipe: ≥99% test accuracy in two epochs on a 2-core CPU.
+# Our fast recipe: ≥99% test accuracy on every seed, in seconds on a 2-core CPU.
 # Why each choice: a device-resident loader (no per-sample Python work); a small strided network
-# that skips the empty border (fast_cnn, cropping 3 pixels on each side, which lowered the
-# validation accuracy no more than seed-to-seed noise, where cropping 4 did); 16 channels in its
+# that skips the empty border (fast_cnn, cropping 3 pixels on each side); 16 channels in its
 # first convolution, where the CPU's convolution kernels are much faster than at 24 or 32
-# (measured in the speed appendix); a hidden layer of 64, half the default, because the fully
-# connected layers cost as much as the convolutions; large-ish batches that keep both cores busy;
-# Adam with a one-cycle schedule, which reaches a good minimum in few steps; light label
-# smoothing, which buys accuracy at this length for free; and FreezeOut-style freezing (Brock et
-# al. 2017): the first convolution stops learning after three quarters of an epoch and the second
-# after one and a quarter, because early layers settle first, and a frozen layer saves its share
-# of the backward pass. The crop and the hidden width were chosen on the validation split, over
-# 6 seeds, against the test split never.
+# (measured in the speed appendix); batch normalization after both convolutions, which steadies
+# the worst seeds; channels-last memory, which the CPU's convolutions run 1.1–1.4× faster and
+# which pays for the normalization; batches of 512 at a learning rate of 0.03, which cost less
+# per image than 256 and, with the normalization, train as well; a hidden layer of 96; Adam with
+# a one-cycle schedule, which reaches a good minimum in few steps; light label smoothing; three
+# epochs, because two left a seed in ten below 99 % whatever else we changed; and FreezeOut-style
+# freezing (Brock et al. 2017): the first convolution stops learning after one epoch and the
+# second after one and a half, because early layers settle first, and a frozen layer saves its
+# share of the backward pass. Chosen on the validation split over 4 to 10 seeds, against the
+# test split never (mean, worst seed): fast_v2 98.56 %, 98.38 %; with normalization,
+# channels-last and batches of 512, 98.63 %, 98.46 %; a hidden layer of 96, 98.68 %, 98.64 %;
+# three epochs, 98.80 %, 98.72 %. Measured and left out: a hidden layer of 128, a wider first or
+# second convolution, 256 images a batch (slower, no better), a weight average (EMA), other
+# learning rates and warm-ups, SGD, a frozen whitened first layer (faster, less accurate), and
+# freezing sooner in the third epoch (faster, less accurate).
 register(Recipe(
-    name="fast", model="fast_cnn", model_args={"width": 16, "width2": 64, "hidden": 64, "crop": 3},
-    loader="device", batch_size=256, optimizer="adam", lr=0.01, betas=(0.7, 0.9),
-    schedule="onecycle", label_smoothing=0.05, epochs=2, freeze={"conv1": 0.75, "conv2": 1.25}))
+    name="fast", model="fast_cnn",
+    model_args={"width": 16, "width2": 64, "hidden": 96, "crop": 3, "bn": True},
+    loader="device", batch_size=512, optimizer="adam", lr=0.03, betas=(0.7, 0.9),
+    schedule="onecycle", label_smoothing=0.05, epochs=3, freeze={"conv1": 1.0, "conv2": 1.5},
+    channels_last=True))
 
 # The fast recipe of the previous record (the speed appendix's ladder): a mean of 99 % over seeds,
 # but not 99 % on every seed.
-register(RECIPES["fast"].replace(name="fast_v2"))
+register(Recipe(
+    name="fast_v2", model="fast_cnn", model_args={"width": 16, "width2": 64, "hidden": 64, "crop": 3},
+    loader="device", batch_size=256, optimizer="adam", lr=0.01, betas=(0.7, 0.9),
+    schedule="onecycle", label_smoothing=0.05, epochs=2, freeze={"conv1": 0.75, "conv2": 1.25}))
 
 # The fast recipe before this book's CPU tuning (chapter "The speed record" compares the two).
 register(Recipe(
@@ -156,13 +167,17 @@ register(Recipe(
 # strided 5×5 convolution, so the work happens at 14×14 and 7×7, where a CPU spends a fraction of
 # what full-resolution maps cost; moderate geometric augmentation (±10°, ±10 % scale, ±2 px), as
 # `best`; SGD with Nesterov momentum, weight decay and a one-cycle schedule, the classic recipe
-# for a BN ResNet, over 8 epochs; label smoothing; an exponential moving average of the weights
-# (decay 0.999 per step), which the validation split showed to be worth a few digits at no cost;
-# channels-last memory, which the CPU's convolutions run faster.
+# for a BN ResNet, over 12 epochs (validation accuracy, seed 0: 99.42 % and 99.58 % after 8 on two
+# seeds, 99.46 % after 10, 99.54 % after 12; a narrower network, 24 channels, reached 99.44 % in
+# 12 epochs); label smoothing; an exponential moving average of the weights (decay 0.999 per
+# step); channels-last memory, which the CPU's convolutions run faster (1.2× here). Measured and
+# left out: batches of 256 at twice the rate (no faster per image, no more accurate), bf16
+# autocast (emulated on CPUs without AVX-512 BF16, ten times slower) and torch.compile (slower on
+# this CPU's convolutions).
 register(Recipe(
     name="accurate", model="cnn_res", model_args={"width": 32, "stem": 32}, loader="device",
     batch_size=128, augment=Augment(rotation=10, scale=0.1, translate=2), optimizer="sgd",
-    lr=0.1, momentum=0.9, weight_decay=5e-4, schedule="onecycle", label_smoothing=0.1, epochs=8,
+    lr=0.1, momentum=0.9, weight_decay=5e-4, schedule="onecycle", label_smoothing=0.1, epochs=12,
     ema=0.999, channels_last=True))
 
 # The blog's full system (chapter 7's `seed`): its CNN with BN, a residual stage and attention
