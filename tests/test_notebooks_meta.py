@@ -88,6 +88,13 @@ def config() -> dict:
     return yaml.safe_load((ROOT / "_config.yml").read_text())
 
 
+def test_the_book_loads_no_script_from_the_network(config: dict) -> None:
+    """MathJax from the build, and no ipywidgets JavaScript (myst-nb's default is two CDNs)."""
+    sphinx = config["sphinx"]["config"]
+    assert not sphinx["mathjax_path"].startswith(("http:", "https:", "//"))
+    assert sphinx.get("nb_ipywidgets_js") == {}
+
+
 def test_every_notebook_is_a_chapter_of_the_book() -> None:
     toc = (ROOT / "_toc.yml").read_text()
     assert NOTEBOOKS, "no notebooks in book/"
