@@ -12,7 +12,7 @@ import tempfile
 import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -253,6 +253,20 @@ class DeviceLoader:
         self.augmentation, self.normalization = augmentation or Augment(), normalization
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.generator = torch.Generator(self.device).manual_seed(seed)
+        self.encoded = False
+
+    @torch.no_grad()
+    def encode(self, body: Callable[[torch.Tensor], torch.Tensor], chunk: int = 4096) -> None:
+        """From now on, yield ``body``'s output for each image instead of the image (from the
+        next batch on, mid-epoch too): the whole split passes through ``body`` once. For a
+        network's frozen layers, which would otherwise compute the same features every epoch."""
+        if self.augmentation.enabled:
+            raise ConfigError("augmented images change every epoch: their features cannot be "
+                              "computed once")
+        parts = [body(normalize(self.images[i:i + chunk], self.normalization)
+                      .contiguous(memory_format=self.memory_format)).float()
+                 for i in range(0, len(self.images), chunk)]
+        self.images, self.encoded = torch.cat(parts), True
 
     def __len__(self) -> int:
         n = len(self.labels)
@@ -265,9 +279,10 @@ class DeviceLoader:
         for i in range(len(self)):
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
             x = self.images[idx]
-            if self.augmentation.enabled:
-                x = augment(x.float().div(255), self.augmentation, self.generator)
-            x = normalize(x, self.normalization).contiguous(memory_format=self.memory_format)
+            if not self.encoded:
+                if self.augmentation.enabled:
+                    x = augment(x.float().div(255), self.augmentation, self.generator)
+                x = normalize(x, self.normalization).contiguous(memory_format=self.memory_format)
             yield x, self.labels[idx]
 
 

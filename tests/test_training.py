@@ -170,3 +170,53 @@ def test_freeze_rejects_a_name_no_parameter_has(tiny_mnist):
 def test_freeze_survives_a_round_trip_through_json():
     r = get_recipe("fast")
     assert Recipe.from_dict(r.to_dict()) == r and r.freeze
+
+
+def test_cache_frozen_trains_the_head_on_features_computed_once(tiny_mnist):
+    """Once the whole body is frozen, the loader yields the body's features (computed once, in
+    eval mode), the head goes on learning on them, and the model fit returns is whole."""
+    from mnistlib.models import create_model
+    steps = math.ceil(len(tiny_mnist.train.labels) / SMALL.batch_size)
+    recipe = SMALL.replace(model_args={"bn": True}, freeze={"conv1": 0.5, "conv2": 0.5},
+                           cache_frozen=True)
+    torch.manual_seed(0)
+    model = create_model("fast_cnn", bn=True)
+    calls = []
+    model.body = (lambda body: lambda x: calls.append(len(x)) or body(x))(model.body)
+    seen = {}
+
+    def snapshot(step, _norm, _loss):
+        if step == steps:  # the first epoch's last step: the body has been frozen for a while
+            seen["fc1"] = model.fc1.weight.detach().clone()
+
+    r = fit(recipe, tiny_mnist.train, tiny_mnist.val, device="cpu", progress=False, model=model,
+            on_step=snapshot)
+    # body calls while training: one per step until the freeze, then the split once (one chunk)
+    frozen_at = round(0.5 * steps)
+    train_calls = [n for n in calls if n != len(tiny_mnist.val)]
+    assert sum(train_calls) == frozen_at * SMALL.batch_size + len(tiny_mnist.train)
+    assert not torch.equal(model.fc1.weight, seen["fc1"])  # the head learned on the features
+    assert r.val_accuracy > 0.8
+
+
+def test_cache_frozen_needs_a_body_and_fixed_features(tiny_mnist):
+    with pytest.raises(ValueError, match="cache_frozen"):
+        SMALL.replace(cache_frozen=True, augment=SMALL.augment.__class__(rotation=10))
+    with pytest.raises(ValueError, match="cache_frozen"):
+        SMALL.replace(cache_frozen=True, loader="conventional")
+    with pytest.raises(ValueError, match="BODY"):
+        fit(Recipe(name="b", loader="device", batch_size=64, epochs=1, freeze={"conv": 0.5},
+                   cache_frozen=True), tiny_mnist.train, tiny_mnist.val, device="cpu",
+            progress=False)
+
+
+def test_cache_frozen_flops_count_the_body_once():
+    from mnistlib.flops import count_flops, training_flops
+    from mnistlib.models import create_model
+    r = get_recipe("fast_v3")  # the same network and schedule, without the cache
+    cached = r.replace(cache_frozen=True)
+    body = count_flops(create_model(r.model, **r.model_args).body)
+    steps = math.ceil(55000 / r.batch_size)
+    after = r.epochs * steps - round(1.5 * steps)  # steps with the whole body frozen
+    assert training_flops(r, 55000) - training_flops(cached, 55000) == \
+        body * (after * r.batch_size - 55000)
