@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from mnistlib.models import MODELS, count_parameters, create_model
+from mnistlib.models import MODELS, body_frozen, count_parameters, create_model
 
 
 @torch.no_grad()
@@ -46,8 +46,7 @@ def training_flops(recipe, images_per_epoch: int) -> int:
             for name, p in model.named_parameters():
                 if name.startswith(prefix):
                     p.requires_grad_(round(epochs * steps) > start)
-        if recipe.cache_frozen and not cached and not any(
-                p.requires_grad for n, p in model.named_parameters() if n.startswith(model.BODY)):
+        if recipe.cache_frozen and not cached and body_frozen(model):
             cached = True
             flops += count_flops(model.body, (1, 1, 28, 28)) * images_per_epoch
         features = model.body(x).detach() if cached else None

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mnistlib.errors import UnknownName
+from mnistlib.errors import ConfigError, UnknownName
 
 MODELS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -110,6 +110,15 @@ class FastCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
+
+
+def body_frozen(model: nn.Module) -> bool:
+    """Whether every parameter of the model's convolutional body (its ``BODY`` prefixes) is
+    frozen: from then on, a recipe with ``cache_frozen`` trains the head on stored features."""
+    body = getattr(model, "BODY", None)
+    if body is None:
+        raise ConfigError(f"cache_frozen: {type(model).__name__} names no BODY to cache")
+    return not any(p.requires_grad for n, p in model.named_parameters() if n.startswith(body))
 
 
 # Chapter 5: one backbone, one idea per variant. ``cnn`` → ``cnn_bn`` → ``cnn_res`` → ``cnn_se``

@@ -25,7 +25,7 @@ from mnistlib.data import Split, make_loader
 from mnistlib.devices import autocast, resolve_device, synchronize
 from mnistlib.errors import ConfigError
 from mnistlib.evaluation import Classifier
-from mnistlib.models import create_model
+from mnistlib.models import body_frozen, create_model
 from mnistlib.recipes import Recipe
 
 GRAD_NORM_EVERY = 10  # without clipping, the gradient norm is sampled every this many steps
@@ -166,14 +166,6 @@ def _freeze(model: nn.Module, prefixes: tuple[str, ...], params: list[torch.Tens
     return [p for p in params if p.requires_grad]
 
 
-def _body_frozen(model: nn.Module) -> bool:
-    """Whether every parameter of the model's convolutional body (``BODY``) is frozen."""
-    body = getattr(model, "BODY", None)
-    if body is None:
-        raise ConfigError(f"cache_frozen: {type(model).__name__} names no BODY to cache")
-    return not any(p.requires_grad for n, p in model.named_parameters() if n.startswith(body))
-
-
 def _encode(batches, model: nn.Module, dev: torch.device, bf16: bool) -> None:
     """The training split through the frozen body once, in eval mode (batch norm with its
     running statistics, as validation sees it); the loader yields the features from now on."""
@@ -256,7 +248,7 @@ def fit(recipe: Recipe, train: Split, val: Split, device: str = "auto",
     stopper, best_state = Stopper(recipe.patience, recipe.target_acc), None
     data_s = compute_s = 0.0
     loss_sum, loss_n, norms = torch.zeros((), device=dev), 0, []
-    done = encoded = False
+    done = False
     for epoch in range(recipe.epochs):
         model.train()
         it = iter(batches)
@@ -266,19 +258,18 @@ def fit(recipe: Recipe, train: Split, val: Split, device: str = "auto",
                 trained = _freeze(model, freeze_at[global_step - 1], params)
                 frozen += [p for p in params if not p.requires_grad]
                 params = trained
-                if recipe.cache_frozen and not encoded and _body_frozen(model):
+                if recipe.cache_frozen and not batches.encoded and body_frozen(model):
                     t0 = time.perf_counter()
                     _encode(batches, model, dev, recipe.bf16)
                     synchronize(dev)
                     compute_s += time.perf_counter() - t0
-                    encoded = True
             synchronize(dev)
             t0 = time.perf_counter()
             x, y = next(it)
             synchronize(dev)
             t1 = time.perf_counter()
             with autocast(dev, recipe.bf16):
-                logits = model.head(x) if encoded else model(x)
+                logits = model.head(x) if recipe.cache_frozen and batches.encoded else model(x)
                 loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
