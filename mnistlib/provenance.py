@@ -17,8 +17,11 @@ PACKAGE = Path(__file__).resolve().parent
 
 
 def imported_modules(source: str) -> set[str]:
-    """The ``mnistlib`` modules a piece of Python imports (IPython magics are skipped)."""
-    lines = [ln for ln in source.splitlines() if not ln.lstrip().startswith(("%", "!"))]
+    """The ``mnistlib`` modules a piece of Python imports. An IPython magic or shell line
+    becomes ``pass`` where it stands, so a block whose body it is (the Colab cell's
+    ``if …: %pip install …``) stays valid Python."""
+    lines = [ln[:len(ln) - len(ln.lstrip())] + "pass" if ln.lstrip().startswith(("%", "!"))
+             else ln for ln in source.splitlines()]
     found = set()
     for node in ast.walk(ast.parse("\n".join(lines))):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("mnistlib"):

@@ -76,3 +76,16 @@ def test_a_page_that_reads_results_depends_on_them(tmp_path, monkeypatch):
     before = stale.page_digest(reader, "cpu cpu", root=tmp_path)
     (results / "cpu.json").write_text("[{}]")
     assert stale.page_digest(reader, "cpu cpu", root=tmp_path) != before
+
+
+def test_a_magic_inside_a_block_is_read_as_the_block_s_body():
+    code = ('if importlib.util.find_spec("google.colab"):\n    %pip install -q mnistlib\n'
+            '    !nvidia-smi\nfrom mnistlib import plots\n')
+    assert provenance.imported_modules(code) == {"mnistlib", "mnistlib.plots"}
+
+
+@pytest.mark.parametrize("notebook", sorted((ROOT / "book").glob("[0-9]*.ipynb")),
+                         ids=lambda p: p.name)
+def test_every_page_of_the_book_gets_a_digest(notebook):
+    """book/build.sh stamps every page before it builds: none may fail to parse."""
+    assert len(stale.page_digest(notebook, "cpu cpu")) == 64
