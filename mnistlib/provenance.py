@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Iterable
 
@@ -20,10 +21,9 @@ def imported_modules(source: str) -> set[str]:
     """The ``mnistlib`` modules a piece of Python imports. An IPython magic or shell line
     becomes ``pass`` where it stands, so a block whose body it is (the Colab cell's
     ``if …: %pip install …``) stays valid Python."""
-    lines = [ln[:len(ln) - len(ln.lstrip())] + "pass" if ln.lstrip().startswith(("%", "!"))
-             else ln for ln in source.splitlines()]
+    code = re.sub(r"^([ \t]*)[%!].*$", r"\1pass", source, flags=re.MULTILINE)
     found = set()
-    for node in ast.walk(ast.parse("\n".join(lines))):
+    for node in ast.walk(ast.parse(code)):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("mnistlib"):
             found.add(node.module)
             found.update(f"{node.module}.{a.name}" for a in node.names)
