@@ -26,10 +26,12 @@ set +e
 jupyter-book build . --all -W --keep-going 2>&1 | tee _build/build.log
 status=${PIPESTATUS[0]}
 set -e
-# (the kernel's own start-up notice about TCP is not a build warning)
-if grep -E "WARNING|ERROR" _build/build.log | grep -v "IPKernelApp" >/dev/null; then
+# Sphinx's own warnings and errors ("file:line: WARNING: …"), not the kernel's notices
+# ("[IPKernelApp] WARNING | …") nor the profiler's ("ERROR:2026-… gpuGetDeviceCount failed").
+sphinx='(^|: )(WARNING|ERROR|CRITICAL): '
+if grep -E "$sphinx" _build/build.log >/dev/null; then
     echo "warnings and errors from the build:" >&2
-    grep -E "WARNING|ERROR" _build/build.log | grep -v "IPKernelApp" >&2
+    grep -E "$sphinx" _build/build.log >&2
 fi
 echo "book build (profile $MNISTLIB_PROFILE): $((SECONDS - start)) s, status $status"
 exit "$status"

@@ -248,9 +248,18 @@ def _times(r: dict[str, float] | None, fmt: str) -> str:
     return f"{r['ratio']:{fmt}}× ({r['min']:{fmt}}–{r['max']:{fmt}})"
 
 
+def _s(x: float) -> str:
+    """Seconds to three significant digits, whole seconds from 1,000 on (``1,190``)."""
+    return f"{x:.3g}" if x < 1000 else f"{x:,.0f}"
+
+
+def _spread(s: dict[str, float], fmt: Callable[[float], str] = _s) -> str:
+    """``2.68 s (1.76–3.13)``, or ``2,357 s`` for a single run."""
+    return f"{fmt(s['median'])} s" + (f" ({fmt(s['min'])}–{fmt(s['max'])})" if s["n"] > 1 else "")
+
+
 def _seconds(s: dict[str, float] | None) -> str:
-    return "not reached" if s is None else \
-        f"{s['median']:.3g} s ({s['min']:.3g}–{s['max']:.3g}) at epoch {s['epoch']:g}"
+    return "not reached" if s is None else f"{_spread(s)} at epoch {s['epoch']:g}"
 
 
 def headline_table(results: Sequence[dict], reference: str = "tmf",
@@ -268,7 +277,7 @@ def headline_table(results: Sequence[dict], reference: str = "tmf",
             s, a = row["seconds"], row["test_accuracy"]
             ref = speedup(res, reference, row["recipe"])
             cells = [f"{res['device']} ({res['date'][:10]})", f"`{row['recipe']}`",
-                     str(row["seeds"]), f"{s['median']:.2f} s ({s['min']:.2f}–{s['max']:.2f})",
+                     str(row["seeds"]), _spread(s, lambda x: f"{x:,.2f}"),
                      f"{a['mean']:.2%} ({a['min']:.2%})",
                      _times(ref, ".1f") if row["recipe"] != reference else "reference",
                      _seconds(row["time_to"][f"{to:g}"]),
