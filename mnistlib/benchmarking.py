@@ -249,13 +249,14 @@ def _times(r: dict[str, float] | None, fmt: str) -> str:
 
 
 def _s(x: float) -> str:
-    """Seconds to three significant digits, whole seconds from 1,000 on (``1,190``)."""
-    return f"{x:.3g}" if x < 1000 else f"{x:,.0f}"
+    """Seconds to three significant digits, trailing zeros kept (``8.20``), whole seconds from
+    1,000 on (``1,190``): a run's time wanders by several per cent, so more digits say nothing."""
+    return f"{x:#.3g}".rstrip(".") if x < 1000 else f"{x:,.0f}"
 
 
-def _spread(s: dict[str, float], fmt: Callable[[float], str] = _s) -> str:
+def _spread(s: dict[str, float]) -> str:
     """``2.68 s (1.76–3.13)``, or ``2,357 s`` for a single run."""
-    return f"{fmt(s['median'])} s" + (f" ({fmt(s['min'])}–{fmt(s['max'])})" if s["n"] > 1 else "")
+    return f"{_s(s['median'])} s" + (f" ({_s(s['min'])}–{_s(s['max'])})" if s["n"] > 1 else "")
 
 
 def _seconds(s: dict[str, float] | None) -> str:
@@ -277,7 +278,7 @@ def headline_table(results: Sequence[dict], reference: str = "tmf",
             s, a = row["seconds"], row["test_accuracy"]
             ref = speedup(res, reference, row["recipe"])
             cells = [f"{res['device']} ({res['date'][:10]})", f"`{row['recipe']}`",
-                     str(row["seeds"]), _spread(s, lambda x: f"{x:,.2f}"),
+                     str(row["seeds"]), _spread(s),
                      f"{a['mean']:.2%} ({a['min']:.2%})",
                      _times(ref, ".1f") if row["recipe"] != reference else "reference",
                      _seconds(row["time_to"][f"{to:g}"]),

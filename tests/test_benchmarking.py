@@ -106,11 +106,12 @@ def test_headline_table_gives_speedups_and_the_time_to_99_where_reached():
     assert "100× (75–150)" in fast  # baseline got to 99 % at 150 s: over the median 1.5 s
     tmf = next(line for line in table[2:] if "`tmf`" in line)
     assert tmf.split("|")[6:9] == [" reference ", " not reached ", "  "]
+    assert " 4.00 s (4.00–4.00) | " in tmf  # three significant digits, trailing zeros kept
     base = next(line for line in table[2:] if "`baseline`" in line)
     assert base.split("|")[6] == " 75× slower " and base.split("|")[8] == " reference "
-    assert " 300.00 s | " in base and " 150 s at epoch 1 |" in base  # one run: no spread
+    assert " 300 s | " in base and " 150 s at epoch 1 |" in base  # one run: no spread
     slow = fake_result("CPU X", {"best": ([2356.7], 0.997, 0.5)})
-    assert "| 2,356.70 s |" in headline_table([slow]) and "| 1,178 s at epoch 1 |" in \
+    assert "| 2,357 s |" in headline_table([slow]) and "| 1,178 s at epoch 1 |" in \
         headline_table([slow])
     acc = accuracy_table([res]).splitlines()
     assert len(acc) == 5 and "99.20%" in acc[3] and acc[3].count("not reached") == 2
