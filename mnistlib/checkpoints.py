@@ -19,7 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from mnistlib.errors import MnistlibError
-from mnistlib.evaluation import Classifier
+from mnistlib.evaluation import Classifier, tta_views
 from mnistlib.files import atomic_write, write_json
 from mnistlib.models import create_model
 from mnistlib.provenance import digest, library_digest
@@ -60,7 +60,8 @@ def load(folder: str | Path, device: str = "cpu") -> Classifier:
     try:
         meta = json.loads((folder / META).read_text())
         model = create_model(meta["model"], **meta.get("model_args", {}))
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
+        views = tta_views(float(meta.get("recipe", {}).get("tta_shift", 0.0)))
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{folder / META}: not a valid model description ({e})") from None
     try:
         state = load_file(str(folder / WEIGHTS), device=str(device))
@@ -68,7 +69,8 @@ def load(folder: str | Path, device: str = "cpu") -> Classifier:
     except (SafetensorError, RuntimeError, OSError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"{folder / WEIGHTS}: cannot load weights ({first})") from None
-    return Classifier(model.to(device).eval(), meta.get("normalization", "standard"), meta)
+    return Classifier(model.to(device).eval(), meta.get("normalization", "standard"), meta,
+                      views=views)
 
 
 class Cache:

@@ -12,24 +12,15 @@ import torch
 import torch.nn.functional as F
 
 from mnistlib.errors import ConfigError
-from mnistlib.evaluation import IDENTITY, Predictor, View
+from mnistlib.evaluation import IDENTITY, Predictor, View, tta_views  # noqa: F401 (tta_views: here too)
 
 METHODS = ("vote", "average")
 
 
-def tta_views(shift: float = 1.0, angles: Sequence[float] = ()) -> tuple[View, ...]:
-    """The unchanged digit, the digit moved by ``shift`` pixels left, right, up and down, and
-    the digit rotated by each of ``angles`` degrees."""
-    views = list(IDENTITY)
-    if shift:
-        views += [(0.0, shift, 0.0), (0.0, -shift, 0.0), (0.0, 0.0, shift), (0.0, 0.0, -shift)]
-    views += [(float(a), 0.0, 0.0) for a in angles if a]
-    return tuple(views)
-
-
 def member_probabilities(members: Sequence[Predictor], images: torch.Tensor,
-                         views: Sequence[View] = IDENTITY) -> torch.Tensor:
-    """Every member's probabilities, stacked: ``[M, N, 10]``. Compute once, combine often."""
+                         views: Sequence[View] | None = None) -> torch.Tensor:
+    """Every member's probabilities, stacked: ``[M, N, 10]``. Compute once, combine often.
+    ``views``: as in ``Classifier.probabilities`` (None: each member's own)."""
     return torch.stack([m.probabilities(images, views) for m in members])
 
 

@@ -32,18 +32,29 @@ def apply_view(x: torch.Tensor, view: View) -> torch.Tensor:
                   torch.tensor([[dx, dy]], dtype=x.dtype, device=x.device).expand(b, 2))
 
 
+def tta_views(shift: float = 1.0, angles: Sequence[float] = ()) -> tuple[View, ...]:
+    """The unchanged digit, the digit moved by ``shift`` pixels left, right, up and down, and
+    the digit rotated by each of ``angles`` degrees."""
+    views = list(IDENTITY)
+    if shift:
+        views += [(0.0, shift, 0.0), (0.0, -shift, 0.0), (0.0, 0.0, shift), (0.0, 0.0, -shift)]
+    views += [(float(a), 0.0, 0.0) for a in angles if a]
+    return tuple(views)
+
+
 class Predictor:
     """The contract: ``probabilities`` of uint8 digits; predictions and accuracy follow."""
 
-    def probabilities(self, images: torch.Tensor, views: Sequence[View] = IDENTITY
+    def probabilities(self, images: torch.Tensor, views: Sequence[View] | None = None
                       ) -> torch.Tensor:
+        """``views``: the test-time augmentation to average over; None: the predictor's own."""
         raise NotImplementedError
 
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         """Predicted digits, int64 ``[N]``."""
         return self.probabilities(images).argmax(1)
 
-    def accuracy(self, split: Split, views: Sequence[View] = IDENTITY) -> float:
+    def accuracy(self, split: Split, views: Sequence[View] | None = None) -> float:
         pred = self.probabilities(split.images, views).argmax(1)
         return float((pred == split.labels).double().mean()) if len(split) else float("nan")
 
@@ -57,6 +68,7 @@ class Classifier(Predictor):
     normalization: str = "standard"
     meta: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 1000
+    views: tuple[View, ...] = IDENTITY  # its own test-time augmentation (the recipe's tta_shift)
 
     @property
     def device(self) -> torch.device:
@@ -69,10 +81,12 @@ class Classifier(Predictor):
         return normalize(x.unsqueeze(1) if x.dim() == 3 else x, self.normalization)
 
     @torch.no_grad()
-    def probabilities(self, images: torch.Tensor, views: Sequence[View] = IDENTITY
+    def probabilities(self, images: torch.Tensor, views: Sequence[View] | None = None
                       ) -> torch.Tensor:
         """Softmax probabilities ``[N, 10]`` on the CPU of uint8 digits (or float ones in
-        [0, 1]), averaged over ``views`` (test-time augmentation; ``IDENTITY``: none)."""
+        [0, 1]), averaged over ``views`` (test-time augmentation; ``IDENTITY``: none; None: the
+        classifier's own ``views``)."""
+        views = self.views if views is None else views
         if not views:
             raise ValueError("views must hold at least one view (IDENTITY for none)")
         was_training = self.model.training
@@ -98,7 +112,7 @@ def per_class_accuracy(cm: torch.Tensor) -> torch.Tensor:
     return cm.diag().double() / cm.sum(1).clamp(min=1)
 
 
-def evaluate(classifier: Predictor, split: Split, views: Sequence[View] = IDENTITY) -> dict:
+def evaluate(classifier: Predictor, split: Split, views: Sequence[View] | None = None) -> dict:
     """Accuracy, per-class accuracy, confusion matrix and probabilities on ``split``."""
     probs = classifier.probabilities(split.images, views)
     pred = probs.argmax(1)

@@ -56,7 +56,11 @@ def export_onnx(classifier: Classifier, path: str | Path, *, input_name: str = I
     """Write the classifier's network (in eval mode) as ONNX: input ``[batch, 1, 28, 28]``
     float images, already normalized, output ``[batch, 10]`` logits. The normalization goes
     into the file's metadata, so that ``OnnxModel`` can take raw uint8 digits. Written
-    atomically."""
+    atomically. A classifier with test-time augmentation is refused: the file would score one
+    view and disagree with it."""
+    if tuple(classifier.views) != IDENTITY:
+        raise ExportError(f"the model averages {len(classifier.views)} test-time views, which "
+                          "ONNX export does not carry; export a recipe without tta_shift")
     model, normalization = classifier.model, classifier.normalization
     path = Path(path)
     device = next(model.parameters()).device
@@ -159,8 +163,8 @@ class OnnxModel(Predictor):
         return torch.from_numpy(np.concatenate(parts) if parts else np.zeros((0, 10), np.float32))
 
     def probabilities(self, images: torch.Tensor | np.ndarray,
-                      views: Sequence[View] = IDENTITY) -> torch.Tensor:
-        if tuple(views) != IDENTITY:
+                      views: Sequence[View] | None = None) -> torch.Tensor:
+        if views is not None and tuple(views) != IDENTITY:
             raise ValueError("an exported model runs without test-time augmentation")
         return torch.softmax(self.logits(images), 1)
 

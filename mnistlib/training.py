@@ -52,7 +52,8 @@ class FitResult:
     @property
     def classifier(self) -> Classifier:
         return Classifier(self.model, self.recipe.normalization,
-                          {"recipe": self.recipe.name, "seed": self.recipe.seed})
+                          {"recipe": self.recipe.name, "seed": self.recipe.seed},
+                          views=self.recipe.views)
 
     def time_to(self, acc: float) -> float | None:
         return time_to(self.history, acc)
@@ -239,7 +240,8 @@ def fit(recipe: Recipe, train: Split, val: Split, device: str = "auto",
     result = FitResult(model, recipe, str(dev))
     average = WeightAverage(model, recipe.ema) if recipe.ema else None
     # what validation sees and fit returns: the average of the weights, if the recipe keeps one
-    judged = Classifier(average.model if average else model, recipe.normalization)
+    judged = Classifier(average.model if average else model, recipe.normalization,
+                        views=recipe.views)
     bar = None
     if progress is True:
         from tqdm.auto import tqdm

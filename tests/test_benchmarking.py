@@ -48,6 +48,7 @@ def test_bench_on_a_tiny_setting(tiny_mnist):
     # every epoch's end carries the test accuracy, for the time to a target
     assert [len([h for h in x["history"] if "test_accuracy" in h]) for x in one["runs"]] == [2, 2]
     assert 0 <= one["ensemble_test_accuracy"] <= 1
+    assert one["predict_seconds"]["n"] == 2 and one["test_views"] == 1  # scoring, timed per seed
 
 
 def test_time_to_accuracy_is_the_first_epoch_end_where_the_mean_reaches_it():

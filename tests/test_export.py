@@ -7,7 +7,7 @@ from onnx import TensorProto, helper
 
 from conftest import synthetic_split
 from mnistlib import export as ex
-from mnistlib.evaluation import Classifier
+from mnistlib.evaluation import Classifier, tta_views
 from mnistlib.data import normalize
 from mnistlib.models import FastCNN
 from mnistlib.recipes import Recipe
@@ -44,6 +44,8 @@ def test_export_round_trip_matches_pytorch(tmp_path):
     images = synthetic_split(50, 5).images
     check = ex.check_onnx(Classifier(model), path, images)
     assert check["max_abs_diff"] < 1e-4 and check["agreement"] == 1.0 and check["n"] == 50
+    with pytest.raises(ex.ExportError, match="test-time views"):  # it would score one view
+        ex.export_onnx(Classifier(model, views=tta_views(1.0)), tmp_path / "tta.onnx")
     # The file's own signature: named input, symbolic batch, 10 logits.
     proto = onnx.load(path)
     (inp,) = proto.graph.input

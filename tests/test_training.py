@@ -5,6 +5,7 @@ import torch
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from mnistlib import checkpoints
+from mnistlib.errors import ConfigError
 from mnistlib.recipes import RECIPES, Recipe, get_recipe
 from mnistlib.training import fit
 
@@ -104,6 +105,22 @@ def test_checkpoint_round_trip(tiny_mnist, tmp_path):
     assert torch.equal(model(x), r.model(x))
     assert Recipe.from_dict(meta["recipe"]) == SMALL
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".part")]
+
+
+def test_a_recipe_with_tta_shift_predicts_with_its_views_and_keeps_them(tiny_mnist, tmp_path):
+    recipe = SMALL.replace(epochs=1, tta_shift=1.0)
+    r = fit(recipe, tiny_mnist.train, tiny_mnist.val, device="cpu", progress=False)
+    clf, images = r.classifier, tiny_mnist.test.images
+    assert len(clf.views) == 5 and clf.views == recipe.views
+    each = torch.stack([clf.probabilities(images, [v]) for v in clf.views])
+    assert torch.allclose(clf.probabilities(images), each.mean(0), atol=1e-6)  # its own views
+    assert not torch.allclose(clf.probabilities(images), each[0], atol=1e-4)
+    assert r.val_accuracy == pytest.approx(clf.accuracy(tiny_mnist.val))  # judged with them
+    loaded = checkpoints.load(checkpoints.save(tmp_path / "run", r.model, recipe))
+    assert loaded.views == clf.views
+    assert torch.allclose(loaded.probabilities(images), clf.probabilities(images), atol=1e-6)
+    with pytest.raises(ConfigError, match="tta_shift"):
+        SMALL.replace(tta_shift=-1.0)
 
 
 def test_corrupt_checkpoint_is_one_clear_error(tiny_mnist, tmp_path):
