@@ -7,7 +7,7 @@ from onnx import TensorProto, helper
 
 from conftest import synthetic_split
 from mnistlib import export as ex
-from mnistlib.evaluation import Classifier, tta_views
+from mnistlib.evaluation import IDENTITY, Classifier, tta_views
 from mnistlib.data import normalize
 from mnistlib.models import FastCNN
 from mnistlib.recipes import Recipe
@@ -44,14 +44,28 @@ def test_export_round_trip_matches_pytorch(tmp_path):
     images = synthetic_split(50, 5).images
     check = ex.check_onnx(Classifier(model), path, images)
     assert check["max_abs_diff"] < 1e-4 and check["agreement"] == 1.0 and check["n"] == 50
-    with pytest.raises(ex.ExportError, match="test-time views"):  # it would score one view
-        ex.export_onnx(Classifier(model, views=tta_views(1.0)), tmp_path / "tta.onnx")
     # The file's own signature: named input, symbolic batch, 10 logits.
     proto = onnx.load(path)
     (inp,) = proto.graph.input
     assert inp.name == ex.INPUT and inp.type.tensor_type.shape.dim[0].dim_param == "batch"
     assert [o.name for o in proto.graph.output] == [ex.OUTPUT]
     assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]  # no temporary left behind
+
+
+def test_export_carries_the_test_time_views(tmp_path):
+    tta = Classifier(tiny_model(), views=tta_views(1.0))
+    path = ex.export_onnx(tta, tmp_path / "tta.onnx")
+    images = synthetic_split(50, 5).images
+    check = ex.check_onnx(tta, path, images)
+    assert check["max_abs_diff"] < 1e-4 and check["agreement"] == 1.0
+    # the file's probabilities are the classifier's: five moved copies averaged, not one
+    got = ex.OnnxModel(path).probabilities(images)
+    assert torch.allclose(got, tta.probabilities(images), atol=1e-5)
+    assert not torch.allclose(got, tta.probabilities(images, views=IDENTITY), atol=1e-4)
+    with pytest.raises(ex.ExportError, match="whole pixels"):  # a turn is not a pad and a slice
+        ex.export_onnx(Classifier(tiny_model(), views=tta_views(1.0, angles=[5])),
+                       tmp_path / "turned.onnx")
+    assert [p.name for p in tmp_path.iterdir()] == ["tta.onnx"]  # nothing written for it
 
 
 def test_check_onnx_notices_a_different_network(tmp_path):
