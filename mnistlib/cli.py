@@ -111,7 +111,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     with user_files():
         checkpoints.save(out, result.model, recipe, metrics)
     n = result.epochs_run
-    print(f"{recipe.name}: test accuracy {test['accuracy']:.2%} after {n:g} epoch"
+    print(f"{recipe.name}: test accuracy {test['accuracy']:.2%}{_views(len(recipe.views))} "
+          f"after {n:g} epoch"
           f"{'' if n == 1 else 's'}, {result.train_seconds:.1f} s of training "
           f"on {describe(device)}")
     if recipe.target_acc is not None:
@@ -120,6 +121,11 @@ def cmd_train(args: argparse.Namespace) -> int:
               + (f"reached after {t:.1f} s" if t is not None else "not reached"))
     print(f"saved to {out}")
     return 0
+
+
+def _views(n: int) -> str:
+    """`` (5 test-time views averaged)`` for a classifier with test-time augmentation."""
+    return f" ({n} test-time views averaged)" if n > 1 else ""
 
 
 def format_confusion(cm: list[list[int]], per_class: list[float]) -> str:
@@ -135,8 +141,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     clf = checkpoints.load(args.checkpoint, device)
     data = load(args.root, args.mirror)
     r = evaluate(clf, data.test)
-    print(f"{args.checkpoint}: test accuracy {r['accuracy']:.2%} on {len(data.test):,} images "
-          f"({clf.meta['model']})")
+    print(f"{args.checkpoint}: test accuracy {r['accuracy']:.2%}{_views(len(clf.views))} on "
+          f"{len(data.test):,} images ({clf.meta['model']})")
     print(format_confusion(r["confusion_matrix"], r["per_class_accuracy"]))
     if args.corruptions:
         from mnistlib.corruptions import SEVERITY, corruption_accuracy
