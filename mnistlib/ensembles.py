@@ -1,8 +1,9 @@
 """Ensembles and test-time augmentation: several opinions on each digit, combined.
 
 N models combine either by a majority vote of their predicted digits or by averaging their
-probabilities; the average also uses how sure each model is. Test-time augmentation (TTA)
-averages one model's probabilities over slightly moved copies of each digit ("views").
+probabilities; the average also uses how sure each model is. Test-time augmentation (TTA,
+``evaluation.tta_views``) averages one model's probabilities over slightly moved copies of each
+digit ("views").
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from mnistlib.errors import ConfigError
-from mnistlib.evaluation import IDENTITY, Predictor, View, tta_views  # noqa: F401 (tta_views: here too)
+from mnistlib.evaluation import Predictor, View
 
 METHODS = ("vote", "average")
 

@@ -4,7 +4,7 @@ import torch
 from conftest import synthetic_split
 from mnistlib import ensembles as en
 from mnistlib.data import normalize
-from mnistlib.evaluation import IDENTITY, Classifier
+from mnistlib.evaluation import IDENTITY, Classifier, tta_views
 from mnistlib.models import FastCNN
 
 
@@ -66,7 +66,7 @@ def test_a_shift_view_sees_the_shifted_digit():
 
 def test_tta_averages_its_views():
     model, images = tiny_model(), synthetic_split(20, 5).images
-    views = en.tta_views(1, angles=[10])
+    views = tta_views(1, angles=[10])
     assert len(views) == 6 and views[0] == IDENTITY[0]
     tta = Classifier(model, batch_size=7).probabilities(images, views=views)
     each = torch.stack([Classifier(model).probabilities(images, views=[v]) for v in views])
