@@ -60,7 +60,9 @@ def load(folder: str | Path, device: str = "cpu") -> Classifier:
     try:
         meta = json.loads((folder / META).read_text())
         model = create_model(meta["model"], **meta.get("model_args", {}))
-        views = tta_views(float(meta.get("recipe", {}).get("tta_shift", 0.0)))
+        recipe = meta.get("recipe", {})
+        views = tta_views(float(recipe.get("tta_shift", 0.0)),
+                          diagonals=bool(recipe.get("tta_diagonals", False)))
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{folder / META}: not a valid model description ({e})") from None
     try:

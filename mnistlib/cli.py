@@ -124,7 +124,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _views(n: int) -> str:
-    """`` (5 test-time views averaged)`` for a classifier with test-time augmentation."""
+    """`` (9 test-time views averaged)`` for a classifier with test-time augmentation."""
     return f" ({n} test-time views averaged)" if n > 1 else ""
 
 

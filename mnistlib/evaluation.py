@@ -32,12 +32,16 @@ def apply_view(x: torch.Tensor, view: View) -> torch.Tensor:
                   torch.tensor([[dx, dy]], dtype=x.dtype, device=x.device).expand(b, 2))
 
 
-def tta_views(shift: float = 1.0, angles: Sequence[float] = ()) -> tuple[View, ...]:
-    """The unchanged digit, the digit moved by ``shift`` pixels left, right, up and down, and
-    the digit rotated by each of ``angles`` degrees."""
+def tta_views(shift: float = 1.0, angles: Sequence[float] = (), diagonals: bool = False
+              ) -> tuple[View, ...]:
+    """The unchanged digit, the digit moved by ``shift`` pixels left, right, up and down (with
+    ``diagonals``, also along the four diagonals: the 3×3 grid of moves), and the digit rotated
+    by each of ``angles`` degrees."""
     views = list(IDENTITY)
     if shift:
         views += [(0.0, shift, 0.0), (0.0, -shift, 0.0), (0.0, 0.0, shift), (0.0, 0.0, -shift)]
+        if diagonals:
+            views += [(0.0, dx, dy) for dx in (shift, -shift) for dy in (shift, -shift)]
     views += [(float(a), 0.0, 0.0) for a in angles if a]
     return tuple(views)
 

@@ -95,7 +95,7 @@ def test_train_writes_checkpoint_and_metrics(trained):
     assert metrics["seed"] == 7 and metrics["device_type"] == "cpu"
     # --target-acc 100 is percent: 1.0, which random labels never reach
     assert metrics["target_acc"] == 1.0 and metrics["time_to_target_seconds"] is None
-    assert f"test accuracy {metrics['test_accuracy']:.2%} (5 test-time views averaged)" in lines[0]
+    assert f"test accuracy {metrics['test_accuracy']:.2%} (9 test-time views averaged)" in lines[0]
     assert "not reached" in lines[1] and lines[-1] == f"saved to {out}"
     assert cli._fraction("99") == pytest.approx(0.99) == cli._fraction("0.99")
 
@@ -104,7 +104,7 @@ def test_evaluate_and_predict_read_the_checkpoint(run_dir, tmp_path, tiny, capsy
     metrics = json.loads((run_dir / "metrics.json").read_text())
     code, out, _ = run(capsys, "evaluate", run_dir, "--device", "cpu")
     assert code == 0
-    assert f"test accuracy {metrics['test_accuracy']:.2%} (5 test-time views averaged)" in out[0]
+    assert f"test accuracy {metrics['test_accuracy']:.2%} (9 test-time views averaged)" in out[0]
     assert out[1].split() == ["true\\pred", *map(str, range(10)), "accuracy"]
     counts = [list(map(int, line.split()[1:11])) for line in out[2:12]]
     assert sum(map(sum, counts)) == 200  # the confusion matrix covers the whole test split

@@ -53,12 +53,12 @@ def test_export_round_trip_matches_pytorch(tmp_path):
 
 
 def test_export_carries_the_test_time_views(tmp_path):
-    tta = Classifier(tiny_model(), views=tta_views(1.0))
+    tta = Classifier(tiny_model(), views=tta_views(1.0, diagonals=True))
     path = ex.export_onnx(tta, tmp_path / "tta.onnx")
     images = synthetic_split(50, 5).images
     check = ex.check_onnx(tta, path, images)
     assert check["max_abs_diff"] < 1e-4 and check["agreement"] == 1.0
-    # the file's probabilities are the classifier's: five moved copies averaged, not one
+    # the file's probabilities are the classifier's: nine moved copies averaged, not one
     got = ex.OnnxModel(path).probabilities(images)
     assert torch.allclose(got, tta.probabilities(images), atol=1e-5)
     assert not torch.allclose(got, tta.probabilities(images, views=IDENTITY), atol=1e-4)

@@ -123,6 +123,18 @@ def test_a_recipe_with_tta_shift_predicts_with_its_views_and_keeps_them(tiny_mni
         SMALL.replace(tta_shift=-1.0)
 
 
+def test_tta_diagonals_add_the_four_diagonal_moves_and_survive_a_checkpoint(tiny_mnist, tmp_path):
+    recipe = SMALL.replace(epochs=1, tta_shift=1.0, tta_diagonals=True)
+    assert recipe.views[:5] == SMALL.replace(tta_shift=1.0).views
+    assert sorted(recipe.views[5:]) == [(0.0, -1.0, -1.0), (0.0, -1.0, 1.0), (0.0, 1.0, -1.0),
+                                        (0.0, 1.0, 1.0)]
+    r = fit(recipe, tiny_mnist.train, tiny_mnist.val, device="cpu", progress=False)
+    loaded = checkpoints.load(checkpoints.save(tmp_path / "run", r.model, recipe))
+    assert loaded.views == r.classifier.views == recipe.views and len(loaded.views) == 9
+    with pytest.raises(ConfigError, match="tta_diagonals"):
+        SMALL.replace(tta_diagonals=True)  # no shift to move by
+
+
 def test_corrupt_checkpoint_is_one_clear_error(tiny_mnist, tmp_path):
     r = fit(SMALL.replace(epochs=1), tiny_mnist.train, tiny_mnist.val, device="cpu", progress=False)
     folder = checkpoints.save(tmp_path / "run", r.model, SMALL)
