@@ -72,9 +72,13 @@ class ShiftedViews(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         p, n = self.pad, 28  # the side of every input (constant, so that the slices fold)
         padded = F.pad(x, (p, p, p, p), value=self.fill)
-        logp = torch.stack([torch.log_softmax(self.model(
-            padded[:, :, p - dy:p - dy + n, p - dx:p - dx + n]).float(), 1)
-            for dx, dy in self.shifts])
+        # the views as one batch through one copy of the network: a graph with one network in
+        # it, not one per view (whose quantization nodes made an int8 file of nine views larger
+        # than half the fp32 one), and one call of each layer
+        views = torch.cat([padded[:, :, p - dy:p - dy + n, p - dx:p - dx + n]
+                           for dx, dy in self.shifts])
+        logp = torch.log_softmax(self.model(views).float(), 1)
+        logp = logp.reshape(len(self.shifts), -1, 10)  # views × batch × digits
         return torch.logsumexp(logp, 0) - math.log(len(self.shifts))
 
 
