@@ -19,7 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from mnistlib.errors import MnistlibError
-from mnistlib.evaluation import Classifier, tta_views
+from mnistlib.evaluation import IDENTITY, Classifier
 from mnistlib.files import atomic_write, write_json
 from mnistlib.models import create_model
 from mnistlib.provenance import digest, library_digest
@@ -60,9 +60,8 @@ def load(folder: str | Path, device: str = "cpu") -> Classifier:
     try:
         meta = json.loads((folder / META).read_text())
         model = create_model(meta["model"], **meta.get("model_args", {}))
-        recipe = meta.get("recipe", {})
-        views = tta_views(float(recipe.get("tta_shift", 0.0)),
-                          diagonals=bool(recipe.get("tta_diagonals", False)))
+        # the recipe's own views: one definition of them, in Recipe.views
+        views = Recipe.from_dict(meta["recipe"]).views if "recipe" in meta else IDENTITY
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{folder / META}: not a valid model description ({e})") from None
     try:

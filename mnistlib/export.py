@@ -78,7 +78,9 @@ class ShiftedViews(nn.Module):
         views = torch.cat([padded[:, :, p - dy:p - dy + n, p - dx:p - dx + n]
                            for dx, dy in self.shifts])
         logp = torch.log_softmax(self.model(views).float(), 1)
-        logp = logp.reshape(len(self.shifts), -1, 10)  # views × batch × digits
+        # views × batch × ten digits, the ten a constant: a traced size there leaves the output's
+        # width symbolic, and unflatten trips ONNX Runtime's shape inference for quantization
+        logp = logp.reshape(len(self.shifts), -1, 10)
         return torch.logsumexp(logp, 0) - math.log(len(self.shifts))
 
 
