@@ -19,20 +19,18 @@ ELASTIC_SIGMA = 4.0  # pixels: Simard et al.'s smoothing of the elastic displace
 @dataclass(frozen=True)
 class Augment:
     """Strengths: rotation in degrees (±), scale as a relative change (±), translation in
-    pixels (±), Gaussian noise as a standard deviation in [0, 1] pixel units; ``thicken``:
-    strokes grow wider by up to this many pixels (a finger or a mouse on a canvas draws
-    thicker than MNIST's pens); ``elastic``: the displacement α in pixels of Simard et al.'s
-    elastic distortion (σ = ``ELASTIC_SIGMA``), the wobble of a hand."""
+    pixels (±), Gaussian noise as a standard deviation in [0, 1] pixel units; ``elastic``: the
+    displacement α in pixels of Simard et al.'s elastic distortion (σ = ``ELASTIC_SIGMA``), the
+    wobble of a hand."""
 
     rotation: float = 0.0
     scale: float = 0.0
     translate: float = 0.0
     noise: float = 0.0
-    thicken: float = 0.0
     elastic: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("rotation", "scale", "translate", "noise", "thicken", "elastic"):
+        for name in ("rotation", "scale", "translate", "noise", "elastic"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"augmentation {name} must be >= 0")
         if self.scale >= 1:
@@ -44,7 +42,7 @@ class Augment:
 
     @property
     def enabled(self) -> bool:
-        return self.geometric or bool(self.noise or self.thicken or self.elastic)
+        return self.geometric or bool(self.noise or self.elastic)
 
 
 def _uniform(n: int, bound: float, generator: torch.Generator | None,
@@ -92,22 +90,6 @@ def warp(x: torch.Tensor, theta: torch.Tensor, field: torch.Tensor | None = None
                          padding_mode="zeros", align_corners=False)
 
 
-def thicken(x: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
-    """Each image's strokes ``width`` ``[N]`` pixels wider: a 3×3 grey dilation widens a stroke
-    by 2 pixels, so a width of 3 is one dilation and half of a second one."""
-    n = math.ceil(float(width.max()) / 2)
-    if n == 0:
-        return x
-    steps = [x]
-    for _ in range(n):
-        steps.append(F.max_pool2d(steps[-1], 3, stride=1, padding=1))
-    levels = torch.stack(steps)  # [n + 1, N, 1, H, W]
-    k = (width / 2).floor().long().clamp(max=n - 1)
-    frac = (width / 2 - k).to(x.dtype).view(-1, 1, 1, 1)
-    i = torch.arange(len(x), device=x.device)
-    return torch.lerp(levels[k, i], levels[k + 1, i], frac)
-
-
 def elastic_field(n: int, h: int, w: int, alpha: float, generator: torch.Generator | None,
                   device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Simard et al.'s (2003) displacement field ``[N, H, W, 2]`` for ``warp``: uniform noise
@@ -128,8 +110,6 @@ def augment(x: torch.Tensor, aug: Augment, generator: torch.Generator | None = N
     """Apply ``aug`` to a batch of [0, 1] images, each sample with its own random draw."""
     if not aug.enabled:
         return x
-    if aug.thicken:
-        x = thicken(x, torch.rand(len(x), generator=generator, device=x.device) * aug.thicken)
     if aug.geometric or aug.elastic:
         p = sample_params(len(x), aug, generator, x.device)
         theta = affine_theta(x, p["angle"], p["scale"], p["shift"])

@@ -69,9 +69,9 @@ def prediction_figure(image: torch.Tensor | np.ndarray, label: int, probs: torch
     return draw_prediction(plt.figure(figsize=(7, 2.8)), image, label, probs, title)
 
 
-def _png(image, label: int, probs: torch.Tensor, title: str) -> bytes:
+def _png(image, label: int, probs: torch.Tensor) -> bytes:
     fig = Figure(figsize=(7, 2.8))  # not pyplot: the browser shows it, the notebook must not
-    draw_prediction(fig, image, label, probs, title)
+    draw_prediction(fig, image, label, probs)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     return buf.getvalue()
@@ -101,7 +101,7 @@ def prediction_browser(images: torch.Tensor, labels: torch.Tensor, probs: torch.
         i = int(box.order[slider.value])
         label = int(labels[i])
         text.value = f"{slider.value + 1} of {n:,}: {caption(i, label, probs[i])}"
-        picture.value = _png(images[i], label, probs[i], "")
+        picture.value = _png(images[i], label, probs[i])
 
     def choose(change) -> None:
         box.order = browse_order(labels, probs, change["new"])

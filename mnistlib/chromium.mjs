@@ -2,11 +2,9 @@
 // mnistlib.web.drive:   node mnistlib/chromium.mjs JOB.json RESULT.json
 //
 // JOB.json: {url, chromium, viewport: [w, h], touch, batch: {json, bin}, latency: {n, warmup},
-// draw: {strokes, screenshot}, visit: {page, wait_ms, screenshot}}. The batch's images (RGBA,
-// listed in batch.json) reach the page as files of its own origin (_batch/0, _batch/1, …), and
-// each goes through window.classifyDigit. `visit` opens any page of the served folder (a page
-// of the built book, say) instead of the demo, and only records. Every request the page makes
-// is recorded, and any that would leave the local server is refused.
+// draw: {strokes, screenshot}}. The batch's images (RGBA, listed in batch.json) reach the page as
+// files of its own origin (_batch/0, _batch/1, …), and each goes through window.classifyDigit.
+// Every request the page makes is recorded, and any that would leave the local server is refused.
 import { readFileSync, writeFileSync } from "node:fs";
 import { chromium } from "playwright-core";
 
@@ -42,18 +40,9 @@ try {
   const page = await context.newPage();
   page.on("console", (m) => result.console.push(`${m.type()}: ${m.text()}`));
   page.on("pageerror", (e) => result.errors.push(String(e)));
-  result.user_agent = await browser.version();
-  if (job.visit) {
-    await page.goto(new URL(job.visit.page, job.url).href, { waitUntil: "networkidle" });
-    await page.waitForTimeout(job.visit.wait_ms ?? 1000);
-    result.title = await page.title();
-    result.frames = page.frames().map((f) => f.url());
-    if (job.visit.screenshot) await page.screenshot({ path: job.visit.screenshot, fullPage: true });
-  } else {
-    await page.goto(job.url, { waitUntil: "load" });
-    result.user_agent = await page.evaluate(() => navigator.userAgent);
-    await page.evaluate(() => window.demoReady);
-  }
+  await page.goto(job.url, { waitUntil: "load" });
+  result.user_agent = await page.evaluate(() => navigator.userAgent);
+  await page.evaluate(() => window.demoReady);
 
   if (job.batch) {
     const images = batchImages;

@@ -243,13 +243,13 @@ class DeviceLoader:
     normalization and augmentation done per batch on the device."""
 
     def __init__(self, split: Split, batch_size: int, device: str | torch.device = "cpu",
-                 shuffle: bool = True, drop_last: bool = False, augmentation: Augment | None = None,
+                 shuffle: bool = True, augmentation: Augment | None = None,
                  normalization: str = "standard", seed: int = 0,
                  channels_last: bool = False) -> None:
         self.device = torch.device(device)
         self.images = split.images.to(self.device).unsqueeze(1)
         self.labels = split.labels.to(self.device)
-        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
+        self.batch_size, self.shuffle = batch_size, shuffle
         self.augmentation, self.normalization = augmentation or Augment(), normalization
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.generator = torch.Generator(self.device).manual_seed(seed)
@@ -277,8 +277,7 @@ class DeviceLoader:
         self.images, self.encoded = features, True
 
     def __len__(self) -> int:
-        n = len(self.labels)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        return -(-len(self.labels) // self.batch_size)  # the last batch may be smaller
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.labels)
@@ -324,7 +323,7 @@ class ConventionalLoader:
     with per-sample transforms (PIL image, to tensor, normalize) and a ``DataLoader``."""
 
     def __init__(self, split: Split, batch_size: int, device: str | torch.device = "cpu",
-                 shuffle: bool = True, drop_last: bool = False, augmentation: Augment | None = None,
+                 shuffle: bool = True, augmentation: Augment | None = None,
                  normalization: str = "standard", seed: int = 0, num_workers: int = 0,
                  pin_memory: bool = False, channels_last: bool = False) -> None:
         from torchvision import transforms
@@ -344,7 +343,7 @@ class ConventionalLoader:
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.loader = torch.utils.data.DataLoader(
             _PILDigits(split, transforms.Compose(steps)), batch_size=batch_size, shuffle=shuffle,
-            drop_last=drop_last, num_workers=num_workers,
+            num_workers=num_workers,
             pin_memory=pin_memory and self.device.type == "cuda",
             generator=torch.Generator().manual_seed(seed), persistent_workers=num_workers > 0)
 

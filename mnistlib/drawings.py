@@ -22,7 +22,7 @@ from mnistlib.data import Split
 from mnistlib.images import digit_from_grey
 
 Stroke = np.ndarray  # [N, 2] points (x, y) in the digit's unit box, y pointing down
-TRAINING_SEED, TUNING_SEED, HELD_OUT_SEED = 3, 1, 2  # train, choose, report once
+TRAINING_SEED, HELD_OUT_SEED = 3, 2  # train, report once; the canvas recipe was chosen on seed 1
 CANVASES = ((280, 280), (360, 640), (640, 360), (400, 400))  # (width, height): square, phone
 
 
@@ -182,14 +182,12 @@ def render(strokes: list[Stroke], canvas: tuple[int, int], pen: float, ink: int 
 
 @dataclass(frozen=True)
 class Drawing:
-    """One drawn digit: the grey image, its label, and how it was drawn (the strokes in the
-    canvas's pixels, the pen's width in pixels, the canvas's width and height)."""
+    """One drawn digit: the grey image, its label, and how it was drawn (the style, the
+    canvas's width and height, dark ink on a light page or the reverse)."""
 
     image: np.ndarray
     label: int
     style: str
-    strokes: list[Stroke]
-    pen: float
     canvas: tuple[int, int]
     dark_ink: bool
 
@@ -219,8 +217,7 @@ def draw_digit(digit: int, r: np.random.Generator,
     if not dark_ink:
         page, ink = int(r.integers(0, 40)), int(r.integers(200, 256))
     strokes = [s * height + corner for s in strokes]
-    return Drawing(render(strokes, canvas, pen, ink, page), digit, style, strokes, pen, canvas,
-                   dark_ink)
+    return Drawing(render(strokes, canvas, pen, ink, page), digit, style, canvas, dark_ink)
 
 
 def drawn_digits(n: int, seed: int, canvases: Sequence[tuple[int, int]] = CANVASES

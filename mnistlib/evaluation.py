@@ -79,11 +79,6 @@ class Classifier(Predictor):
         p = next(iter([*self.model.parameters(), *self.model.buffers()]), None)
         return p.device if p is not None else torch.device("cpu")
 
-    def inputs(self, images: torch.Tensor) -> torch.Tensor:
-        """The network's input for uint8 digits: ``[N, 1, 28, 28]``, normalized, on its device."""
-        x = images.to(self.device)
-        return normalize(x.unsqueeze(1) if x.dim() == 3 else x, self.normalization)
-
     @torch.no_grad()
     def probabilities(self, images: torch.Tensor, views: Sequence[View] | None = None
                       ) -> torch.Tensor:

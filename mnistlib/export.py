@@ -33,7 +33,6 @@ INPUT, OUTPUT = "images", "logits"
 OPSET = 17
 NORMALIZATION_KEY = "mnistlib.normalization"  # metadata_props key
 QUANTIZATION_KEY = "mnistlib.quantization"
-QUANTIZATIONS = ("static", "dynamic")
 
 
 class ExportError(MnistlibError, ValueError):
@@ -92,9 +91,7 @@ def network(classifier: Classifier) -> nn.Module:
     return ShiftedViews(classifier.model, classifier.views, classifier.normalization)
 
 
-def export_onnx(classifier: Classifier, path: str | Path, *, input_name: str = INPUT,
-                output_name: str = OUTPUT, opset: int = OPSET, dynamic_batch: bool = True,
-                metadata: dict[str, str] | None = None) -> Path:
+def export_onnx(classifier: Classifier, path: str | Path) -> Path:
     """Write the classifier's network (in eval mode) as ONNX: input ``[batch, 1, 28, 28]``
     float images, already normalized, output ``[batch, 10]`` logits (with test-time views, the
     log of their averaged probabilities: ``network``). The normalization goes into the file's
@@ -102,9 +99,8 @@ def export_onnx(classifier: Classifier, path: str | Path, *, input_name: str = I
     model, normalization = network(classifier), classifier.normalization
     path = Path(path)
     device = next(model.parameters()).device
-    # Batch 2 when the batch is dynamic: no size-1 dimension for the tracer to specialize on.
-    dummy = torch.zeros(2 if dynamic_batch else 1, 1, 28, 28, device=device)
-    axes = {input_name: {0: "batch"}, output_name: {0: "batch"}} if dynamic_batch else None
+    # Batch 2: no size-1 dimension for the tracer to specialize on (the batch is dynamic).
+    dummy = torch.zeros(2, 1, 28, 28, device=device)
     was_training = model.training
     model.eval()
 
@@ -114,11 +110,12 @@ def export_onnx(classifier: Classifier, path: str | Path, *, input_name: str = I
             warnings.simplefilter("ignore", DeprecationWarning)
             # ShiftedViews' slices are left unfolded: harmless, and nothing a user can act on
             warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
-            torch.onnx.export(model, (dummy,), tmp, dynamo=False, input_names=[input_name],
-                              output_names=[output_name], dynamic_axes=axes,
-                              opset_version=opset, do_constant_folding=True)
+            torch.onnx.export(model, (dummy,), tmp, dynamo=False, input_names=[INPUT],
+                              output_names=[OUTPUT],
+                              dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
+                              opset_version=OPSET, do_constant_folding=True)
         proto = onnx.load(tmp)
-        _set_metadata(proto, {NORMALIZATION_KEY: normalization, **(metadata or {})})
+        _set_metadata(proto, {NORMALIZATION_KEY: normalization})
         onnx.checker.check_model(proto)
         onnx.save(proto, tmp)
 
@@ -242,25 +239,21 @@ class _Calibration:
         return next(self.batches, None)
 
 
-def quantize_int8(onnx_path: str | Path, out_path: str | Path,
-                  calibration_images: torch.Tensor | None = None, method: str = "static",
+def quantize_int8(onnx_path: str | Path, out_path: str | Path, calibration_images: torch.Tensor,
                   normalization: str | None = None, reduce_range: bool = False,
                   batch_size: int = 100) -> Path:
     """Write an int8 copy of an exported model, with the same metadata.
 
-    ``static`` (default): weights per output channel and activations, with activation ranges
+    Static quantization: weights per output channel and activations, with activation ranges
     calibrated on ``calibration_images`` (uint8 training digits, never the test split); QDQ
-    format, which ONNX Runtime fuses into integer Conv and Gemm kernels. ``dynamic``: no
-    calibration; each call measures its activations' range and quantizes them on the fly,
-    which costs more than the layers themselves at this size. ``reduce_range``: 7-bit
+    format, which ONNX Runtime fuses into integer Conv and Gemm kernels. (Dynamic quantization
+    needs no calibration, but each call measures its activations' range and quantizes them on
+    the fly, which costs more than the layers themselves at this size.) ``reduce_range``: 7-bit
     weights, for x86 CPUs without VNNI, whose int8 kernels can saturate otherwise."""
-    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_dynamic, quantize_static)
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    if method not in QUANTIZATIONS:
-        raise ValueError(f"method must be one of {QUANTIZATIONS}, not {method!r}")
-    if method == "static" and (calibration_images is None or len(calibration_images) == 0):
+    if len(calibration_images) == 0:
         raise ValueError("static quantization needs calibration_images")
     source = OnnxModel(onnx_path, normalization)  # fails early, and clearly, on a bad file
     out_path = Path(out_path)
@@ -270,19 +263,14 @@ def quantize_int8(onnx_path: str | Path, out_path: str | Path,
             pre = str(Path(scratch) / "pre.onnx")
             # Shape inference and graph clean-up first, as ONNX Runtime recommends.
             quant_pre_process(str(source.path), pre)
-            if method == "static":
-                reader = _Calibration(source.input_name, source.prepare(calibration_images),
-                                      batch_size)
-                quantize_static(pre, tmp, reader, quant_format=QuantFormat.QDQ,
-                                per_channel=True, activation_type=QuantType.QUInt8,
-                                weight_type=QuantType.QInt8, reduce_range=reduce_range,
-                                calibrate_method=CalibrationMethod.MinMax)
-            else:
-                quantize_dynamic(pre, tmp, weight_type=QuantType.QInt8, per_channel=True,
-                                 reduce_range=reduce_range)
+            reader = _Calibration(source.input_name, source.prepare(calibration_images),
+                                  batch_size)
+            quantize_static(pre, tmp, reader, quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            reduce_range=reduce_range, calibrate_method=CalibrationMethod.MinMax)
         proto = onnx.load(tmp)
         _set_metadata(proto, {**source.metadata, NORMALIZATION_KEY: source.normalization,
-                              QUANTIZATION_KEY: f"int8 {method}"})
+                              QUANTIZATION_KEY: "int8 static"})
         onnx.save(proto, tmp)
 
     atomic_write(out_path, write)

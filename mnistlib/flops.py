@@ -1,4 +1,5 @@
-"""What a model costs: parameters and floating-point operations per image.
+"""What a model costs in floating-point operations: per image, and for a whole training run
+(its parameters: ``models.count_parameters``).
 
 FLOPs are PyTorch's own count (``torch.utils.flop_counter``) of one forward pass at batch 1:
 convolutions and matrix products at 2 FLOPs per multiply-add. Elementwise work (activations,
@@ -10,17 +11,17 @@ import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from mnistlib.models import MODELS, body_frozen, count_parameters, create_model
+from mnistlib.models import body_frozen, create_model
 
 
 @torch.no_grad()
-def count_flops(model: nn.Module, shape: tuple[int, ...] = (1, 1, 28, 28)) -> int:
-    """Forward FLOPs of ``model`` on one input of ``shape`` (one image by default), in eval mode."""
+def count_flops(model: nn.Module) -> int:
+    """Forward FLOPs of ``model`` on one 28×28 image, in eval mode."""
     owner = getattr(model, "__self__", model)  # a bound method (a network's body) or a module
     was_training = owner.training
     owner.eval()
     param = next(owner.parameters())
-    x = torch.zeros(shape, dtype=param.dtype, device=param.device)
+    x = torch.zeros(1, 1, 28, 28, dtype=param.dtype, device=param.device)
     counter = FlopCounterMode(display=False)
     with counter:
         model(x)
@@ -48,7 +49,7 @@ def training_flops(recipe, images_per_epoch: int) -> int:
                     p.requires_grad_(round(epochs * steps) > start)
         if recipe.cache_frozen and not cached and body_frozen(model):
             cached = True
-            flops += count_flops(model.body, (1, 1, 28, 28)) * images_per_epoch
+            flops += count_flops(model.body) * images_per_epoch
         features = model.body(x).detach() if cached else None
         counter = FlopCounterMode(display=False)
         with counter:
@@ -57,12 +58,3 @@ def training_flops(recipe, images_per_epoch: int) -> int:
         flops += counter.get_total_flops() * (end - start) * recipe.batch_size
     return flops
 
-
-def model_costs(names: list[str] | None = None) -> list[dict]:
-    """Name, parameters and forward FLOPs per image of each registered model (all by default)."""
-    rows = []
-    for name in names or list(MODELS):
-        model = create_model(name)
-        rows.append({"model": name, "params": count_parameters(model),
-                     "flops": count_flops(model)})
-    return rows

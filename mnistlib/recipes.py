@@ -107,7 +107,12 @@ class Recipe:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Recipe":
         d = dict(d)
-        d["augment"] = Augment(**d.get("augment", {}))
+        augment = dict(d.get("augment", {}))
+        # recipes saved before stroke thickening was dropped (no recipe used it) say thicken: 0
+        if augment.pop("thicken", 0):
+            raise ConfigError("this recipe thickens strokes (augment thicken), which mnistlib "
+                              "no longer does")
+        d["augment"] = Augment(**augment)
         if "betas" in d:
             d["betas"] = tuple(d["betas"])
         return cls(**d)

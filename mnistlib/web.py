@@ -176,15 +176,15 @@ def serve(folder: str | Path) -> Iterator[tuple[str, list[str]]]:
         server.server_close()
 
 
-def browser_missing(node_modules: str | Path | None = None) -> str | None:
+def browser_missing() -> str | None:
     """Why the page cannot be measured in a browser here, or None when it can."""
-    root = Path(node_modules or NODE_MODULES)
     if not Path(CHROMIUM).is_file():
         return f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)"
     if shutil.which("node") is None:
         return "no node on PATH (the browser driver is a node script)"
-    if not (root / "playwright-core" / "package.json").is_file():
-        return f"playwright-core is not installed in {root}: run `npm ci` in the repository root"
+    if not (NODE_MODULES / "playwright-core" / "package.json").is_file():
+        return (f"playwright-core is not installed in {NODE_MODULES}: run `npm ci` in the "
+                "repository root")
     return None
 
 
@@ -245,24 +245,3 @@ def browser_latency(folder: str | Path, n: int = 200, warmup: int = 20) -> dict[
     return {**result["latency"], "user_agent": result.get("user_agent"),
             "offline": all(u.startswith(result["origin"]) for u in result["requests"])}
 
-
-DESKTOP, PHONE = (1280, 800), (390, 844)  # viewports (CSS pixels): a laptop, a phone
-
-
-def draw_on_page(folder: str | Path, strokes: list[np.ndarray], screenshot: str | Path | None
-                 = None, phone: bool = False) -> dict[str, Any]:
-    """Draw ``strokes`` (points in the 280×280 canvas's pixels) on the demo page with pointer
-    events (a mouse on a desktop viewport; a finger on a phone's, with touch events), and
-    optionally save a screenshot of the page. Returns what the page then shows (``drawn``)."""
-    job = {"viewport": list(PHONE if phone else DESKTOP), "touch": phone,
-           "draw": {"strokes": [np.asarray(s, float).round(1).tolist() for s in strokes],
-                    "screenshot": str(screenshot) if screenshot else None}}
-    return drive(folder, job)
-
-
-def offline_check(folder: str | Path, page: str = "index.html", wait_ms: int = 2000
-                  ) -> dict[str, Any]:
-    """Open ``page`` of a served ``folder`` (a built book, say) in headless Chromium and
-    record its requests: ``refused`` lists every URL that would have left the local server
-    (they are blocked), ``requests`` all of them, ``frames`` the page's frames."""
-    return drive(folder, {"visit": {"page": page, "wait_ms": wait_ms}})

@@ -64,16 +64,6 @@ def test_bad_strengths_are_refused():
         Augment(scale=1.0)
 
 
-def test_thicken_widens_strokes_by_the_asked_pixels():
-    from mnistlib.augmentation import thicken
-    x = torch.zeros(3, 1, 28, 28)
-    x[:, :, 4:24, 13] = 1.0  # a vertical stroke one pixel wide
-    y = thicken(x, torch.tensor([0.0, 2.0, 3.0]))
-    assert torch.equal(y[0], x[0])
-    assert torch.equal(y[1, 0, 14, 11:16], torch.tensor([0.0, 1, 1, 1, 0]))  # 3 wide: +2
-    assert torch.equal(y[2, 0, 14, 10:17], torch.tensor([0.0, 0.5, 1, 1, 1, 0.5, 0]))  # +3
-
-
 def test_elastic_moves_pixels_smoothly_and_keeps_the_ink():
     x = torch.zeros(4, 1, 28, 28)
     x[:, :, 8:20, 12:16] = 1.0
@@ -85,9 +75,9 @@ def test_elastic_moves_pixels_smoothly_and_keeps_the_ink():
 def test_new_strengths_default_to_off_so_recipes_train_as_before():
     x = batch()
     aug = Augment(rotation=10, scale=0.1, translate=2)
-    assert Augment().thicken == 0 and Augment().elastic == 0
+    assert Augment().elastic == 0
     p = sample_params(len(x), aug, torch.Generator().manual_seed(3))
     before = affine(x, p["angle"], p["scale"], p["shift"])
     assert torch.equal(augment(x, aug, torch.Generator().manual_seed(3)), before)
     with pytest.raises(ValueError):
-        Augment(thicken=-1)
+        Augment(elastic=-1)

@@ -1,7 +1,9 @@
 """Digits drawn as on a canvas: a fixed set for a seed, every digit, both polarities."""
 import numpy as np
 
-from mnistlib.drawings import CANVASES, HELD_OUT_SEED, TRAINING_SEED, TUNING_SEED, drawn_digits
+from mnistlib.drawings import CANVASES, HELD_OUT_SEED, TRAINING_SEED, drawn_digits
+
+TUNING_SEED = 1  # the drawings the canvas recipe was chosen on (mnistlib.drawings)
 
 
 def test_a_seed_gives_the_same_drawings_and_seeds_differ():

@@ -120,10 +120,8 @@ def test_int8_model_runs_agrees_and_is_smaller(trained, tmp_path):
     assert float((q.predict(test.images) == test.labels).double().mean()) >= 0.9
     assert ex.file_size(out) < 0.5 * ex.file_size(path)
     assert any(n.op_type == "QuantizeLinear" for n in onnx.load(out).graph.node)
-    dyn = ex.OnnxModel(ex.quantize_int8(path, tmp_path / "dyn.onnx", method="dynamic"))
-    assert float((dyn.predict(test.images) == fp32.predict(test.images)).double().mean()) >= 0.95
     with pytest.raises(ValueError, match="calibration"):
-        ex.quantize_int8(path, tmp_path / "x.onnx")
+        ex.quantize_int8(path, tmp_path / "x.onnx", train.images[:0])
 
 
 def foreign_model(path, shape=(1, 3), metadata=None) -> None:

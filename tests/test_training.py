@@ -5,6 +5,7 @@ import torch
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from mnistlib import checkpoints
+from mnistlib.augmentation import Augment
 from mnistlib.errors import ConfigError
 from mnistlib.recipes import RECIPES, Recipe, get_recipe
 from mnistlib.training import fit
@@ -105,6 +106,24 @@ def test_checkpoint_round_trip(tiny_mnist, tmp_path):
     assert torch.equal(model(x), r.model(x))
     assert Recipe.from_dict(meta["recipe"]) == SMALL
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".part")]
+
+
+def test_a_checkpoint_saved_with_thicken_loads_while_it_is_zero(tmp_path):
+    """Checkpoints saved before stroke thickening was dropped carry ``thicken: 0.0``."""
+    import json
+    from mnistlib.models import create_model
+    recipe = SMALL.replace(augment=Augment(rotation=10, elastic=8))
+    folder = checkpoints.save(tmp_path / "run", create_model(SMALL.model), recipe)
+    meta = json.loads((folder / checkpoints.META).read_text())
+    for thicken, loads in ((0.0, True), (2.0, False)):
+        meta["recipe"]["augment"]["thicken"] = thicken
+        (folder / checkpoints.META).write_text(json.dumps(meta))
+        if loads:
+            assert Recipe.from_dict(checkpoints.load(folder).meta["recipe"]) == recipe
+        else:
+            with pytest.raises(checkpoints.CheckpointError, match="thickens strokes") as e:
+                checkpoints.load(folder)
+            assert "\n" not in str(e.value)
 
 
 def test_a_recipe_with_tta_shift_predicts_with_its_views_and_keeps_them(tiny_mnist, tmp_path):

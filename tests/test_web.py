@@ -225,12 +225,26 @@ def python_and_javascript_in_chromium(folder: Path, grey: list[np.ndarray], tmp_
     return list(zip(py, result["results"]))
 
 
+DESKTOP, PHONE = (1280, 800), (390, 844)  # viewports (CSS pixels): a laptop, a phone
+
+
+def draw_on_page(folder: Path, strokes: list[np.ndarray], screenshot: Path, phone: bool
+                 ) -> dict:
+    """Draw ``strokes`` (points in the 280×280 canvas's pixels) on the demo page with pointer
+    events (a mouse on a desktop viewport; a finger on a phone's, with touch events), and save
+    a screenshot of the page. Returns what the page then shows (``drawn``)."""
+    job = {"viewport": list(PHONE if phone else DESKTOP), "touch": phone,
+           "draw": {"strokes": [np.asarray(s, float).round(1).tolist() for s in strokes],
+                    "screenshot": str(screenshot)}}
+    return web.drive(folder, job)
+
+
 @needs_browser
 @pytest.mark.parametrize("phone", [False, True], ids=["mouse on a desktop", "finger on a phone"])
 def test_drawing_on_the_canvas_shows_the_answer(demo, tmp_path, phone):
     one = [np.array([[140.0, 50.0], [140.0, 140.0], [138.0, 230.0]])]
     shot = tmp_path / "page.png"
-    result = web.draw_on_page(demo, one, shot, phone=phone)
+    result = draw_on_page(demo, one, shot, phone=phone)
     assert result["drawn"]["digit"] == "1" and "% sure" in result["drawn"]["confidence"]
     assert "model" in result["drawn"]["timing"] and shot.stat().st_size > 10_000
     assert not result["errors"] and not result["refused"]
