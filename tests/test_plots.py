@@ -43,17 +43,22 @@ def _labelled(fig) -> None:
 
 
 @pytest.mark.parametrize("make", [
-    lambda imgs, labels: plots.class_gallery(imgs, labels, per_class=3),
-    lambda imgs, labels: plots.mean_digits(imgs, labels),
-    lambda imgs, labels: plots.class_balance({"train": torch.bincount(labels, minlength=10)}),
+    lambda imgs, labels: plots.image_rows({str(c): imgs[labels == c][:3] for c in range(10)},
+                                          title="Gallery"),
+    lambda imgs, labels: plots.grouped_bars(
+        {str(d): {"train": 10.0, "test": 9.0 + d / 5} for d in range(10)}, fmt=None,
+        xlabel="digit", ylabel="share (%)", title="Balance", hlines={"uniform (10 %)": 10}),
     lambda imgs, labels: plots.learning_curves(history()),
-    lambda imgs, labels: plots.epoch_time_bars(history(4, 2.5)),
-    lambda imgs, labels: plots.timing_bars({"a": {"median": 1, "min": 0.5, "max": 2},
-                                            "b": {"median": 0.1, "min": 0.1, "max": 0.2}}),
+    lambda imgs, labels: plots.bars({"seconds per epoch": {
+        f"epoch {r['epoch']}": {"computing": r["compute_seconds"], "waiting": r["data_seconds"]}
+        for r in plots.per_epoch_times(history(4, 2.5))}}, title="Epochs", stacked=True),
+    lambda imgs, labels: plots.bars({"time (s)": {"a": {"median": 1, "min": 0.5, "max": 2},
+                                                  "b": {"median": 0.1, "min": 0.1, "max": 0.2}}},
+                                    title="Timing", unit="s", log=True),
     lambda imgs, labels: plots.confusion_matrix(torch.eye(10, dtype=torch.long) * 5 + 1),
     lambda imgs, labels: plots.misclassified(imgs, labels, torch.softmax(
         torch.randn(len(labels), 10, generator=torch.Generator().manual_seed(0)), 1), n=6),
-], ids=["gallery", "mean", "balance", "curves", "time", "timing", "confusion", "errors"])
+], ids=["gallery", "balance", "curves", "time", "timing", "confusion", "errors"])
 def test_every_figure_has_a_title_and_labels(make) -> None:
     labels = torch.arange(40) % 10
     imgs = (torch.rand(40, 28, 28, generator=torch.Generator().manual_seed(1)) * 255).byte()
@@ -62,32 +67,49 @@ def test_every_figure_has_a_title_and_labels(make) -> None:
     plt.close(fig)
 
 
-def test_stacked_time_bars_stack_waiting_on_computing() -> None:
+def test_stacked_bars_stack_waiting_on_computing() -> None:
     s = lambda m: {"median": m, "min": m * 0.9, "max": m * 1.1}
-    panels = {"plain": {"conventional": {"data": s(2.0), "compute": s(10.0)},
-                        "device": {"data": s(0.1), "compute": s(10.0)}},
-              "augmented": {"conventional": {"data": s(4.0), "compute": s(10.0)},
-                            "device": {"data": s(0.3), "compute": s(10.0)}}}
-    single = plots.stacked_time_bars({"plain": panels["plain"]})
-    _labelled(single)  # (with several panels, the shared pipeline names show on the first)
-    plt.close(single)
-    fig = plots.stacked_time_bars(panels)
-    assert len(fig.axes) == 2
+    panels = {"plain": {"conventional": {"computing": 10.0, "waiting": s(2.0)},
+                        "device": {"computing": 10.0, "waiting": s(0.1)}},
+              "augmented": {"conventional": {"computing": 10.0, "waiting": s(4.0)},
+                            "device": {"computing": 10.0, "waiting": s(0.3)}}}
+    fig = plots.bars(panels, title="Where the time goes", xlabel="seconds per epoch",
+                     unit="s", stacked=True)
+    _labelled(fig)
+    assert len(fig.axes) == 2 and fig.axes[1].get_title() == "augmented"
     ax = fig.axes[0]
     widths = sorted(round(p.get_width(), 6) for p in ax.patches)
     assert widths == [0.1, 2.0, 10.0, 10.0]
     lefts = {round(p.get_width(), 6): round(p.get_x(), 6) for p in ax.patches}
     assert lefts[2.0] == lefts[0.1] == 10.0  # waiting starts where computing ends
+    assert [t.get_text() for t in ax.texts] == ["  12 s", "  10.1 s"]  # the whole bar
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["computing", "waiting"]
     plt.close(fig)
 
 
-def test_sweep_draws_one_panel_per_quantity() -> None:
-    fig = plots.sweep([32, 64, 128], {"throughput (images/s)": [1.0, 2.0, 3.0],
-                                      "accuracy (%)": [99.0, 98.5, float("nan")]},
-                      "batch size", title="Batch-size sweep")
+def test_bars_write_mean_and_std_and_say_which_runs_missed() -> None:
+    s = {"n": 3, "mean": 2.0, "std": 0.5, "missed": 1, "median": 2, "min": 1.5, "max": 2.5}
+    miss = {"n": 0, "mean": float("nan"), "std": float("nan"), "missed": 2}
+    fig = plots.bars({"seconds to 98 %": {"a": s, "b": miss}, "test accuracy (%)": {"a": s}},
+                     title="One change at a time", center="mean")
     _labelled(fig)
-    assert len(fig.axes) == 2
+    a, b = fig.axes
+    assert [t.get_text() for t in a.texts] == ["  2 ± 0.5 (missed 1 of 4)",
+                                               "  not reached (missed 2 of 2)"]
+    assert len(b.patches) == 1  # no bar where a panel has no value
+    assert [t.get_text() for t in b.get_yticklabels()] == ["a", "b"]  # every panel names rows
+    plt.close(fig)
+
+
+def test_curves_without_a_ylabel_draw_one_quantity_per_panel() -> None:
+    x = [32, 64, 128]
+    fig = plots.curves({"throughput (images/s)": {"": (x, [1.0, 2.0, 3.0])},
+                        "accuracy (%)": {"": (x, [99.0, 98.5, float("nan")])}},
+                       "Batch-size sweep", xlabel="batch size")
+    _labelled(fig)
+    assert [ax.get_ylabel() for ax in fig.axes] == ["throughput (images/s)", "accuracy (%)"]
     assert list(fig.axes[0].lines[0].get_ydata()) == [1.0, 2.0, 3.0]
+    assert fig.axes[0].get_legend() is None  # an unnamed line needs no legend
     plt.close(fig)
 
 
@@ -99,8 +121,11 @@ def test_pareto_front_keeps_only_unbeaten_points_cheapest_first() -> None:
 
 
 def test_pareto_plots_every_point_and_the_front() -> None:
-    points = {"a": {"x": 1.0, "y": 98.0, "x_min": 0.9, "x_max": 1.2, "y_err": 0.1},
-              "b": {"x": 3.0, "y": 99.0, "y_err": 0.2}, "c": {"x": 4.0, "y": 97.0}}
+    s = lambda med, lo, hi: {"n": 3, "median": med, "mean": med, "std": 0.001, "min": lo,
+                             "max": hi}
+    points = {"a": (s(1.0, 0.9, 1.2), s(0.98, 0.97, 0.99)),
+              "b": (s(3.0, 3.0, 3.0), s(0.99, 0.99, 0.99)),
+              "c": (s(4.0, 3.0, 5.0), s(0.97, 0.97, 0.97))}
     fig = plots.pareto(points, title="Pareto")
     _labelled(fig)
     ax = fig.axes[0]
@@ -153,12 +178,12 @@ def test_grouped_bars_draw_one_bar_per_group_and_series_with_whiskers() -> None:
     plt.close(fig)
 
 
-def test_accuracy_vs_time_puts_each_recipe_at_its_median_time_and_mean_accuracy() -> None:
+def test_pareto_puts_each_recipe_at_its_median_time_and_mean_accuracy() -> None:
     s = lambda med, lo, hi: {"n": 3, "median": med, "mean": med, "std": 0.001, "min": lo,
                              "max": hi}
-    points = {"slow": {"seconds": s(100.0, 90.0, 120.0), "accuracy": s(0.995, 0.994, 0.996)},
-              "quick": {"seconds": s(2.0, 1.5, 2.5), "accuracy": s(0.99, 0.989, 0.991)}}
-    fig = plots.accuracy_vs_time(points, targets=(0.99,))
+    points = {"slow": (s(100.0, 90.0, 120.0), s(0.995, 0.994, 0.996)),
+              "quick": (s(2.0, 1.5, 2.5), s(0.99, 0.989, 0.991))}
+    fig = plots.pareto(points, title="Accuracy against time", logx=True, targets=(0.99,))
     _labelled(fig)
     ax = fig.axes[0]
     assert ax.get_xscale() == "log"
@@ -182,17 +207,20 @@ def test_predictions_caption_every_model_and_mark_the_wrong_ones_red() -> None:
     plt.close(fig)
 
 
-def test_chapter_4_figures_have_titles_and_labels() -> None:
-    s = {"n": 3, "mean": 2.0, "std": 0.5, "missed": 0, "median": 2, "min": 1.5, "max": 2.5}
-    miss = {"n": 0, "mean": float("nan"), "std": float("nan"), "missed": 2}
-    fig = plots.ablation_bars({"seconds to 98 %": {"a": s, "b": miss},
-                               "test accuracy (%)": {"a": s}})
-    assert len(fig.axes) == 2
+def test_curves_of_accuracy_and_of_a_series_per_step() -> None:
+    fig = plots.curves({"": {n: plots.accuracy_curve(h) for n, h in
+                             {"a": history(), "b": history(2, 1)}.items()}},
+                       "Validation accuracy", xlabel="training time (s)",
+                       ylabel="validation accuracy (%)", targets=(0.98, 0.99), ylim=(90, 100))
     _labelled(fig)
-    _labelled(plots.val_curves({"a": history(), "b": history(2, 1)}))
-    fig = plots.lines({"clip": [1.0, 2.0, float("nan")], "none": [1, 3, 9]}, xlabel="step",
-                      ylabel="gradient norm", title="Norms", logy=True)
+    ax = fig.axes[0]
+    assert list(ax.lines[0].get_xdata()) == [h["train_seconds"] for h in history()]
+    assert [line.get_label() for line in ax.lines] == ["a", "b", "target 98 %", "target 99 %"]
+    assert ax.get_ylim() == (90, 100)
+    fig = plots.curves({"": {"clip": [1.0, 2.0, float("nan")], "none": [1, 3, 9]}}, "Norms",
+                       xlabel="step", ylabel="gradient norm", logy=True)
     assert fig.axes[0].get_yscale() == "log"
+    assert list(fig.axes[0].lines[1].get_xdata()) == [1, 2, 3]  # y alone: against 1, 2, …
     _labelled(fig)
     plt.close("all")
 
@@ -201,7 +229,7 @@ def test_curves_share_colours_and_label_every_panel() -> None:
     panels = {"validation": {"average": ([1, 2, 3], [99.0, 99.2, 99.3]),
                              "vote": ([1, 2, 3], [99.0, 99.1, 99.2])},
               "test": {"vote": ([1, 2, 3], [98.9, 99.0, 99.1])}}
-    fig = plots.curves(panels, xlabel="members (N)", ylabel="accuracy (%)", title="Ensembles",
+    fig = plots.curves(panels, "Ensembles", xlabel="members (N)", ylabel="accuracy (%)",
                        logx=True, xticks={1: "1", 3: "3"}, hlines={"zero-shot": 98.0})
     a, b = fig.axes
     assert [a.get_title(), b.get_title()] == ["validation", "test"]
@@ -212,7 +240,7 @@ def test_curves_share_colours_and_label_every_panel() -> None:
     assert list(b.get_lines()[0].get_ydata()) == [98.9, 99.0, 99.1]
     assert [t.get_text() for t in a.get_xticklabels()] == ["1", "3"]
     assert any(line.get_label() == "zero-shot" for line in b.get_lines())
-    five = plots.curves({str(k): {"x": ([0, 1], [0, 1])} for k in range(5)}, "x", "y", "t",
+    five = plots.curves({str(k): {"x": ([0, 1], [0, 1])} for k in range(5)}, "t", "x", "y",
                         ncols=2)
     assert sum(ax.axison for ax in five.axes) == 5  # a 3×2 grid, the sixth cell empty
     plt.close("all")
