@@ -48,6 +48,23 @@ def time_call(fn: Callable[[], object], device: str | torch.device = "cpu", repe
     return {**stats(times), "times": times}
 
 
+def _training_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                   bf16: bool = False, compile: bool = False) -> Callable[[], None]:
+    """One training step of ``model`` on the batch ``x``, ``y``, as a call: the forward pass
+    (with ``compile``, through ``torch.compile(model)``; with ``bf16``, under bf16 autocast),
+    the backward pass, and an Adam step on the parameters that learn."""
+    net = torch.compile(model) if compile else model
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], 1e-3)
+
+    def step() -> None:
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = torch.nn.functional.cross_entropy(net(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
 def train_step_time(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                     device: str | torch.device = "cpu", repeats: int = 20, warmup: int = 3,
                     bf16: bool = False, compile: bool = False) -> dict[str, float]:
@@ -58,15 +75,7 @@ def train_step_time(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
     on its own as ``compile_seconds`` and not counted in the steps."""
     dev = torch.device(device)
     model, x, y = model.to(dev), x.to(dev), y.to(dev)
-    net = torch.compile(model) if compile else model
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], 1e-3)
-
-    def step() -> None:
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = torch.nn.functional.cross_entropy(net(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    step = _training_step(model, x, y, bf16, compile)
     first = time_call(step, dev, repeats=1, warmup=0)["median"]
     return {**time_call(step, dev, repeats=repeats, warmup=warmup),
             "compile_seconds": first if compile else 0.0}
@@ -81,13 +90,7 @@ def step_profile(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
     convolutions and matrix products (``matrix``), and the rest (elementwise work, the
     optimizer, copies), over ``steps`` steps after two untimed ones."""
     from torch.profiler import ProfilerActivity, profile
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], 1e-3)
-
-    def step() -> None:
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    step = _training_step(model, x, y)
     for _ in range(2):
         step()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -128,19 +131,15 @@ def environment(device: torch.device) -> dict[str, object]:
             "command": command_line()}
 
 
-def epoch_ends(record: dict) -> list[dict]:
-    """The history rows at whole epochs, where the test accuracy was scored."""
-    return [h for h in record["history"] if "test_accuracy" in h]
-
-
 def time_to_accuracy(records: Sequence[dict], acc: float) -> dict[str, float] | None:
     """DAWNBench's time to ``acc``: at the first epoch end where the mean test accuracy over the
     runs reaches ``acc``, the median (and spread) of their training times; None if none does."""
-    ends = [epoch_ends(r) for r in records]
+    # each run's history rows at whole epochs, where the test accuracy was scored
+    ends = [[h for h in r["history"] if "test_accuracy" in h] for r in records]
     for e in range(min(len(x) for x in ends)):
         if statistics.fmean(x[e]["test_accuracy"] for x in ends) >= acc:
-            return {**stats([x[e]["train_seconds"] for x in ends]), "epoch": ends[0][e]["epoch"],
-                    "times": [x[e]["train_seconds"] for x in ends]}
+            times = [x[e]["train_seconds"] for x in ends]
+            return {**stats(times), "epoch": ends[0][e]["epoch"], "times": times}
     return None
 
 
@@ -205,24 +204,23 @@ def format_table(result: dict) -> str:
 HEADLINE_START, HEADLINE_END = "<!-- headline:start -->", "<!-- headline:end -->"
 
 
+def _runs(path: Path) -> list[dict]:
+    """The benchmark runs in one results file: a list of runs, or a single run."""
+    data = json.loads(path.read_text())
+    return data if isinstance(data, list) else [data]
+
+
 def load_results(folder: str | Path) -> list[dict]:
     """Every benchmark run in the JSON files under ``folder`` (one file per device, each a
     list of runs), sorted by file name, then as stored."""
-    runs = []
-    for p in sorted(Path(folder).glob("*.json")):
-        data = json.loads(p.read_text())
-        runs += data if isinstance(data, list) else [data]
-    return runs
+    return [r for p in sorted(Path(folder).glob("*.json")) for r in _runs(p)]
 
 
 def add_result(path: str | Path, result: dict) -> list[dict]:
     """Add one benchmark run to a results file, replacing a run of the same recipes; the
     file's other runs stay. Written atomically."""
     path = Path(path)
-    runs = []
-    if path.is_file():
-        data = json.loads(path.read_text())
-        runs = data if isinstance(data, list) else [data]
+    runs = _runs(path) if path.is_file() else []
     names = [r["recipe"] for r in result["results"]]
     runs = [r for r in runs if [x["recipe"] for x in r["results"]] != names] + [result]
     write_json(path, runs)
@@ -273,48 +271,48 @@ def _seconds(s: dict[str, float] | None) -> str:
     return "not reached" if s is None else f"{_spread(s)} at epoch {s['epoch']:g}"
 
 
+def _markdown_table(head: Sequence[str], results: Sequence[dict], targets: Sequence[float],
+                    cells: Callable[[dict, dict], list[str]]) -> str:
+    """A Markdown table with a row per recipe of every benchmark run whose row has a time to
+    each of ``targets``: the run's device (and date), the recipe and its seeds, then
+    ``cells(run, row)`` under ``head``."""
+    head = ["device", "recipe", "seeds", *head]
+    lines = ["| " + " | ".join(head) + " |", "| --- " * len(head) + "|"]
+    for res in results:
+        for row in res["results"]:
+            if all(f"{t:g}" in row.get("time_to", {}) for t in targets):
+                lines.append("| " + " | ".join([f"{res['device']} ({res['date'][:10]})",
+                                                f"`{row['recipe']}`", str(row["seeds"]),
+                                                *cells(res, row)]) + " |")
+    return "\n".join(lines)
+
+
 def headline_table(results: Sequence[dict], reference: str = "tmf",
                    baseline: str = "baseline", to: float = 0.99) -> str:
     """A Markdown table of every committed benchmark: per device and recipe, the median
     training time with its spread, the test accuracy, the speed-up over ``reference``, the time
     to ``to`` test accuracy (DAWNBench) and the speed-up over ``baseline`` in that time."""
-    lines = [f"| device | recipe | seeds | training time, median (min–max) | test accuracy, "
-             f"mean (min) | faster than `{reference}` | time to {to:.0%} | faster than "
-             f"`{baseline}` to {to:.0%} |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for res in results:
-        for row in res["results"]:
-            if f"{to:g}" not in row.get("time_to", {}):
-                continue
-            s, a = row["seconds"], row["test_accuracy"]
-            ref = speedup(res, reference, row["recipe"])
-            cells = [f"{res['device']} ({res['date'][:10]})", f"`{row['recipe']}`",
-                     str(row["seeds"]), _spread(s),
-                     f"{a['mean']:.2%} ({a['min']:.2%})",
-                     _times(ref, ".1f") if row["recipe"] != reference else "reference",
-                     _seconds(row["time_to"][f"{to:g}"]),
-                     _times(speedup(res, baseline, row["recipe"], to), ".0f")
-                     if row["recipe"] != baseline else "reference"]
-            lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    def cells(res: dict, row: dict) -> list[str]:
+        a, name = row["test_accuracy"], row["recipe"]
+        return [_spread(row["seconds"]), f"{a['mean']:.2%} ({a['min']:.2%})",
+                _times(speedup(res, reference, name), ".1f") if name != reference
+                else "reference", _seconds(row["time_to"][f"{to:g}"]),
+                _times(speedup(res, baseline, name, to), ".0f") if name != baseline
+                else "reference"]
+    return _markdown_table(["training time, median (min–max)", "test accuracy, mean (min)",
+                            f"faster than `{reference}`", f"time to {to:.0%}",
+                            f"faster than `{baseline}` to {to:.0%}"], results, [to], cells)
 
 
 def accuracy_table(results: Sequence[dict], targets: Sequence[float] = (0.995, 0.996)) -> str:
     """A Markdown table of the accuracy record: per device and recipe, the test accuracy of one
     model (mean, min) and of the ensemble of all its seeds, and the time to each target."""
-    lines = ["| device | recipe | seeds | test accuracy, mean (min) | ensemble of the seeds | "
-             + " | ".join(f"time to {t:.1%}" for t in targets) + " |",
-             "| --- " * (5 + len(targets)) + "|"]
-    for res in results:
-        for row in res["results"]:
-            if not all(f"{t:g}" in row.get("time_to", {}) for t in targets):
-                continue
-            a = row["test_accuracy"]
-            cells = [f"{res['device']} ({res['date'][:10]})", f"`{row['recipe']}`",
-                     str(row["seeds"]), f"{a['mean']:.2%} ({a['min']:.2%})",
-                     f"{row['ensemble_test_accuracy']:.2%}",
-                     *(_seconds(row["time_to"][f"{t:g}"]) for t in targets)]
-            lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    def cells(res: dict, row: dict) -> list[str]:
+        a = row["test_accuracy"]
+        return [f"{a['mean']:.2%} ({a['min']:.2%})", f"{row['ensemble_test_accuracy']:.2%}",
+                *(_seconds(row["time_to"][f"{t:g}"]) for t in targets)]
+    return _markdown_table(["test accuracy, mean (min)", "ensemble of the seeds",
+                            *(f"time to {t:.1%}" for t in targets)], results, targets, cells)
 
 
 def readme_tables(results: Sequence[dict]) -> str:

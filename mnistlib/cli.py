@@ -11,7 +11,7 @@ import contextlib
 import math
 import sys
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
@@ -46,27 +46,28 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _number(text: str, kind: type, ok: Callable[[Any], bool], why: str) -> Any:
+    """``text`` as a number of ``kind`` (float or int) for which ``ok`` holds; otherwise a usage
+    error, ``why`` (formatted with ``text`` and the number ``x``) if it is a number at all."""
+    try:
+        x = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a {'whole ' if kind is int else ''}number: {text!r}") from None
+    if not ok(x):
+        raise argparse.ArgumentTypeError(why.format(text=text, x=x))
+    return x
+
+
 def _fraction(text: str) -> float:
     """A target accuracy as a fraction: 0.99 and 99 (percent) both mean 0.99."""
-    try:
-        a = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    a = a / 100 if 1 < a <= 100 else a
-    if not 0 < a <= 1:
-        raise argparse.ArgumentTypeError(
-            f"{text} is not an accuracy: give a fraction up to 1 or a percentage up to 100")
-    return a
+    a = _number(text, float, lambda a: 0 < a <= 100, "{text} is not an accuracy: give a "
+                "fraction up to 1 or a percentage up to 100")
+    return a / 100 if a > 1 else a
 
 
 def _count(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
-    return n
+    return _number(text, int, lambda n: n >= 1, "must be at least 1, not {x}")
 
 
 def _finite(x: object) -> object:
@@ -86,10 +87,8 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    recipe = get_recipe(args.recipe)
-    changes = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed),
-                                 ("target_acc", args.target_acc)) if v is not None}
-    recipe = recipe.replace(**changes)
+    changes = {k: getattr(args, k) for k in ("epochs", "seed", "target_acc")}
+    recipe = get_recipe(args.recipe).replace(**{k: v for k, v in changes.items() if v is not None})
     device = resolve_device(args.device)
     out = Path(args.out or Path("runs") / recipe.name)
     with user_files():  # an unwritable --out fails now, not after training
@@ -157,7 +156,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from mnistlib import web
-    from mnistlib.export import check_onnx, export_onnx, quantize_int8
+    from mnistlib.export import OnnxModel, check_onnx, export_onnx, quantize_int8
     if not (args.onnx or args.web):
         raise CLIError("nothing to write: give --onnx OUT, --web OUT or both")
     if args.web:  # fail now, not after the export: a bad OUT, or no ONNX Runtime Web
@@ -188,9 +187,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         q = out.with_name(out.stem + ".int8.onnx")
         with user_files():
             quantize_int8(out, q, data.train.images[:1000])
-        from mnistlib.export import OnnxModel
-        acc_q = float((OnnxModel(q).predict(data.test.images) == data.test.labels).double().mean())
-        acc_f = float((OnnxModel(out).predict(data.test.images) == data.test.labels).double().mean())
+        acc_q, acc_f = (OnnxModel(p).accuracy(data.test) for p in (q, out))
         print(f"{q}: int8, test accuracy {acc_q:.2%} (fp32 {acc_f:.2%})")
     return 0
 

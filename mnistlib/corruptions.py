@@ -244,11 +244,6 @@ def corrupt(images: torch.Tensor, name: str, seed: int = 0) -> torch.Tensor:
     return (x.squeeze(1) * 255).round().clamp(0, 255).to(torch.uint8)
 
 
-def corrupted(split: Split, name: str, seed: int = 0) -> Split:
-    """The split with every image corrupted by ``name``; labels unchanged."""
-    return Split(corrupt(split.images, name, seed), split.labels)
-
-
 def corruption_accuracy(classifier: Predictor, split: Split, names: list[str] | None = None,
                         seed: int = 0) -> dict[str, float]:
     """Accuracy on the clean split (key ``clean``) and under each corruption (all by default)."""
@@ -262,7 +257,7 @@ def corruption_accuracies(classifiers: Mapping[Hashable, Predictor], split: Spli
     ``result[key][corruption]``, with ``clean`` first (keys: any hashable, e.g. a tuple)."""
     result = {m: {"clean": c.accuracy(split)} for m, c in classifiers.items()}
     for name in names or list(CORRUPTIONS):
-        bad = corrupted(split, name, seed)
+        bad = Split(corrupt(split.images, name, seed), split.labels)
         for m, c in classifiers.items():
             result[m][name] = c.accuracy(bad)
     return result

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import shutil
 import tempfile
 import urllib.error
 from dataclasses import dataclass
@@ -42,13 +43,11 @@ class DataError(MnistlibError, RuntimeError):
     """A data problem with a one-line message that says what to do."""
 
 
-def default_root() -> Path:
-    """Where the files live unless told otherwise: ``$MNIST_ROOT`` or ``~/.cache/mnistlib``."""
-    return Path(os.environ.get("MNIST_ROOT", Path.home() / ".cache" / "mnistlib")).expanduser()
-
-
 def raw_folder(root: str | Path | None = None) -> Path:
-    return Path(root or default_root()).expanduser() / "MNIST" / "raw"
+    """``ROOT/MNIST/raw``, where ROOT is, unless told otherwise, ``$MNIST_ROOT`` or
+    ``~/.cache/mnistlib``."""
+    root = root or os.environ.get("MNIST_ROOT", Path.home() / ".cache" / "mnistlib")
+    return Path(root).expanduser() / "MNIST" / "raw"
 
 
 def sha256_file(path: Path) -> str:
@@ -62,28 +61,18 @@ def sha256_file(path: Path) -> str:
 def _install(source: Path, target: Path, name: str) -> None:
     """Decompress ``source`` next to ``target``, verify it, and only then move it into place."""
     def write(tmp: str) -> None:
-        h = hashlib.sha256()
         opener = gzip.open if source.suffix == ".gz" else open
         try:
             with opener(source, "rb") as src, open(tmp, "wb") as dst:
-                for chunk in iter(lambda: src.read(1 << 20), b""):
-                    h.update(chunk)
-                    dst.write(chunk)
+                shutil.copyfileobj(src, dst, 1 << 20)
         except (OSError, EOFError, gzip.BadGzipFile) as e:
             raise DataError(f"{source}: cannot be read ({e}); replace it with a good copy") from None
-        if h.hexdigest() != DIGESTS[name]:
+        if sha256_file(Path(tmp)) != DIGESTS[name]:
             raise DataError(
                 f"{source}: SHA-256 of its content does not match the published digest of {name} "
                 "(corrupted or truncated); replace it with a good copy"
             )
     atomic_write(target, write)
-
-
-def _find_in_mirror(mirror: Path, name: str) -> Path | None:
-    for candidate in (mirror / f"{name}.gz", mirror / name):
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 def _download(name: str, workdir: Path) -> Path:
@@ -124,10 +113,12 @@ def fetch(root: str | Path | None = None, mirror: str | Path | None = None,
                     "truncated); delete it and fetch again"
                 )
             continue
-        source = _find_in_mirror(Path(mirror).expanduser(), name) if mirror else None
-        if mirror and source is None:
-            raise DataError(f"mirror folder {mirror} has no {name}.gz; check MNIST_MIRROR or --mirror")
-        if source is not None:
+        if mirror:
+            folder = Path(mirror).expanduser()
+            source = next((p for p in (folder / f"{name}.gz", folder / name) if p.is_file()), None)
+            if source is None:
+                raise DataError(f"mirror folder {mirror} has no {name}.gz; check MNIST_MIRROR "
+                                "or --mirror")
             _install(source, target, name)
         elif download:
             with tempfile.TemporaryDirectory(dir=raw) as tmp:
@@ -328,9 +319,8 @@ class ConventionalLoader:
                  pin_memory: bool = False, channels_last: bool = False) -> None:
         from torchvision import transforms
 
-        steps: list = [transforms.PILToTensor()] if normalization == "none" else [transforms.ToTensor()]
-        if normalization == "none":
-            steps.append(transforms.Lambda(lambda t: t.float()))
+        steps: list = ([transforms.PILToTensor(), transforms.Lambda(lambda t: t.float())]
+                       if normalization == "none" else [transforms.ToTensor()])
         augmentation = augmentation or Augment()
         if augmentation.enabled:
             if normalization == "none":
@@ -357,14 +347,12 @@ class ConventionalLoader:
                    y.to(self.device, non_blocking=nb))
 
 
-LOADERS = ("conventional", "device")
+LOADERS = {"conventional": ConventionalLoader, "device": DeviceLoader}
 
 
 def make_loader(kind: str, split: Split, batch_size: int, device: str | torch.device,
                 **kwargs) -> DeviceLoader | ConventionalLoader:
     """One interface for both loaders over a split."""
-    if kind == "device":
-        return DeviceLoader(split, batch_size, device, **kwargs)
-    if kind == "conventional":
-        return ConventionalLoader(split, batch_size, device, **kwargs)
-    raise ConfigError(f"loader must be one of {LOADERS}, not {kind!r}")
+    if kind not in LOADERS:
+        raise ConfigError(f"loader must be one of {tuple(LOADERS)}, not {kind!r}")
+    return LOADERS[kind](split, batch_size, device, **kwargs)

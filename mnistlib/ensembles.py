@@ -15,8 +15,6 @@ import torch.nn.functional as F
 from mnistlib.errors import ConfigError
 from mnistlib.evaluation import Predictor, View
 
-METHODS = ("vote", "average")
-
 
 def member_probabilities(members: Sequence[Predictor], images: torch.Tensor,
                          views: Sequence[View] | None = None) -> torch.Tensor:
@@ -38,17 +36,18 @@ def average_vote(probs: torch.Tensor) -> torch.Tensor:
     return probs.mean(0).argmax(1)
 
 
+METHODS = {"vote": majority_vote, "average": average_vote}
+
+
 def combine(probs: torch.Tensor, method: str = "average") -> torch.Tensor:
     """Predicted digits ``[N]`` of the ensemble, by ``vote`` or ``average``."""
-    if method == "vote":
-        return majority_vote(probs)
-    if method == "average":
-        return average_vote(probs)
-    raise ConfigError(f"method must be one of {METHODS}, not {method!r}")
+    if method not in METHODS:
+        raise ConfigError(f"method must be one of {tuple(METHODS)}, not {method!r}")
+    return METHODS[method](probs)
 
 
 def accuracy_vs_n(probs: torch.Tensor, labels: torch.Tensor,
-                  methods: Sequence[str] = METHODS) -> dict[str, list]:
+                  methods: Sequence[str] = tuple(METHODS)) -> dict[str, list]:
     """Accuracy of the ensemble of the first n members, for n = 1 … M, by each method: the
     data of the chapter's accuracy-against-N plot."""
     result: dict[str, list] = {"n": list(range(1, len(probs) + 1))}

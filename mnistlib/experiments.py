@@ -107,47 +107,45 @@ def run(variants: Mapping[str, Recipe] | Sequence[Recipe], data: MNIST,
     dev = resolve_device(device)
     digest = tensor_digest(data.train.images, data.train.labels, data.val.images,
                            data.val.labels) if cache else ""
-    rounds = [[(v, seeds[k - (len(seeds) - n_seeds[v])]) for v in variants
-               if k >= len(seeds) - n_seeds[v]] for k in range(len(seeds))]
-    todo = [variants[v].replace(seed=s) for rnd in rounds for v, s in rnd]
-    fresh = [r for r in todo if not (cache and cache.has(r, digest))]
+    # round k: every variant with the k-th seed; a variant with fewer seeds joins the last rounds
+    todo = [(v, variants[v].replace(seed=seeds[k - len(seeds) + n_seeds[v]]))
+            for k in range(len(seeds)) for v in variants if k >= len(seeds) - n_seeds[v]]
+    fresh = [r for _, r in todo if not (cache and cache.has(r, digest))]
     if fresh:
         warm_up(fresh, data, str(dev))
     runs: Runs = {v: [] for v in variants}
-    for rnd in rounds:
-        for v, s in rnd:
-            r = variants[v].replace(seed=s)
-            found = cache.get(r, digest, str(dev)) if cache else None
-            if found is not None:
-                clf, rec = found
-                item = Run(v, r, **{k: rec.get(k) for k in RECORD}, classifier=clf,
-                           checkpoint=cache.folder(r, digest), cached=True)
-                if test and item.test_accuracy is None:
-                    item.test_accuracy = clf.accuracy(data.test)
-            else:
-                if dev.type == "cuda":
-                    torch.cuda.reset_peak_memory_stats(dev)
-                norms: list = []
-                res = fit(r, data.train, data.val, device=str(dev), progress=bar,
-                          test=data.test if test_per_epoch else None,
-                          on_step=(lambda step, norm, loss: norms.append(norm)) if trace else None)
-                item = Run(v, r, res.history, res.train_seconds, res.epochs_run,
-                           res.val_accuracy, res.stopped_early, device=describe(dev),
-                           classifier=res.classifier)
-                if trace:
-                    item.grad_norms = [float(n) for n in norms]
-                if dev.type == "cuda":
-                    item.peak_memory_mib = torch.cuda.max_memory_allocated(dev) / 2 ** 20
-                if test:
-                    item.test_accuracy = item.classifier.accuracy(data.test)
-                if cache:
-                    item.checkpoint = cache.put(r, digest, res.model, item.record())
-            runs[v].append(item)
-            if progress:
-                test_text = "" if item.test_accuracy is None else f", test {item.test_accuracy:.2%}"
-                progress(f"{v} seed {s}: {item.train_seconds:.1f} s, {item.epochs_run:.3g} "
-                         f"epochs, val {item.val_accuracy:.2%}{test_text}"
-                         + (" (from the cache)" if item.cached else ""))
+    for v, r in todo:
+        found = cache.get(r, digest, str(dev)) if cache else None
+        if found is not None:
+            clf, rec = found
+            item = Run(v, r, **{k: rec.get(k) for k in RECORD}, classifier=clf,
+                       checkpoint=cache.folder(r, digest), cached=True)
+            if test and item.test_accuracy is None:
+                item.test_accuracy = clf.accuracy(data.test)
+        else:
+            if dev.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(dev)
+            norms: list = []
+            res = fit(r, data.train, data.val, device=str(dev), progress=bar,
+                      test=data.test if test_per_epoch else None,
+                      on_step=(lambda step, norm, loss: norms.append(norm)) if trace else None)
+            item = Run(v, r, res.history, res.train_seconds, res.epochs_run,
+                       res.val_accuracy, res.stopped_early, device=describe(dev),
+                       classifier=res.classifier)
+            if trace:
+                item.grad_norms = [float(n) for n in norms]
+            if dev.type == "cuda":
+                item.peak_memory_mib = torch.cuda.max_memory_allocated(dev) / 2 ** 20
+            if test:
+                item.test_accuracy = item.classifier.accuracy(data.test)
+            if cache:
+                item.checkpoint = cache.put(r, digest, res.model, item.record())
+        runs[v].append(item)
+        if progress:
+            test_text = "" if item.test_accuracy is None else f", test {item.test_accuracy:.2%}"
+            progress(f"{v} seed {r.seed}: {item.train_seconds:.1f} s, {item.epochs_run:.3g} "
+                     f"epochs, val {item.val_accuracy:.2%}{test_text}"
+                     + (" (from the cache)" if item.cached else ""))
     return runs
 
 

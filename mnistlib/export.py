@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mnistlib.benchmarking import stats, time_call
+from mnistlib.benchmarking import time_call
 from mnistlib.data import NORMALIZATIONS, normalize
 from mnistlib.errors import MnistlibError
 from mnistlib.evaluation import IDENTITY, Classifier, Predictor, View
@@ -46,8 +46,7 @@ def _first_line(e: BaseException) -> str:
 
 
 def _set_metadata(proto: onnx.ModelProto, values: dict[str, str]) -> None:
-    props = {p.key: p.value for p in proto.metadata_props}
-    props.update(values)
+    props = {**{p.key: p.value for p in proto.metadata_props}, **values}
     del proto.metadata_props[:]
     for key, value in props.items():
         proto.metadata_props.add(key=key, value=value)
@@ -290,7 +289,7 @@ def throughput(run_fn: Callable[[], object], batch_size: int, n: int = 20,
                warmup: int = 3) -> dict[str, float]:
     """Images per second of ``run_fn``, which handles one batch of ``batch_size`` images:
     the batch size over the median of ``n`` timed calls."""
-    t = stats(time_call(run_fn, "cpu", repeats=n, warmup=warmup)["times"])
+    t = time_call(run_fn, "cpu", repeats=n, warmup=warmup)
     return {"n": n, "batch_size": batch_size, "images_per_s": batch_size / t["median"],
             "median_s": t["median"], "min_s": t["min"], "max_s": t["max"]}
 

@@ -126,10 +126,8 @@ def body_frozen(model: nn.Module) -> bool:
 
 def conv3x3(c_in: int, c_out: int, bn: bool) -> nn.Sequential:
     """A padded 3×3 convolution, with batch norm after it when asked (then without a bias)."""
-    layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=not bn)]
-    if bn:
-        layers.append(nn.BatchNorm2d(c_out))
-    return nn.Sequential(*layers)
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=not bn),
+                         *([nn.BatchNorm2d(c_out)] if bn else []))
 
 
 class SqueezeExcite(nn.Module):
@@ -197,8 +195,8 @@ class CNN(nn.Module):
         super().__init__()
         opts = dict(bn=bn, residual=residual, se=se, spatial=spatial)
         if stem:
-            layers: list[nn.Module] = [nn.Conv2d(1, stem, 5, stride=2, padding=2, bias=not bn)]
-            self.stem = nn.Sequential(*layers, *([nn.BatchNorm2d(stem)] if bn else []), nn.ReLU())
+            self.stem = nn.Sequential(nn.Conv2d(1, stem, 5, stride=2, padding=2, bias=not bn),
+                                      *([nn.BatchNorm2d(stem)] if bn else []), nn.ReLU())
             w: tuple[int, ...] = (width, 2 * width)
             c_in: tuple[int, ...] = (stem, width)
         else:

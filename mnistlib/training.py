@@ -55,9 +55,6 @@ class FitResult:
                           {"recipe": self.recipe.name, "seed": self.recipe.seed},
                           views=self.recipe.views)
 
-    def time_to(self, acc: float) -> float | None:
-        return time_to(self.history, acc)
-
 
 def time_to(history: Sequence[Mapping[str, float]], acc: float, key: str = "train_seconds"
             ) -> float | None:
@@ -109,12 +106,10 @@ def make_optimizer(recipe: Recipe, params) -> torch.optim.Optimizer:
     # Adam's fused kernel, one pass over all parameters, on the devices that have it: on a CPU
     # its step took 0.17 ms for the fast network's parameters, the per-tensor loop's 0.58 ms
     fused = all(p.device.type in ("cpu", "cuda") for p in params) or None
-    if recipe.optimizer == "adam":
-        return torch.optim.Adam(params, lr=recipe.lr, betas=recipe.betas,
-                                weight_decay=recipe.weight_decay, fused=fused)
-    if recipe.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=recipe.lr, betas=recipe.betas,
-                                 weight_decay=recipe.weight_decay, fused=fused)
+    if recipe.optimizer in ("adam", "adamw"):
+        adam = torch.optim.Adam if recipe.optimizer == "adam" else torch.optim.AdamW
+        return adam(params, lr=recipe.lr, betas=recipe.betas, weight_decay=recipe.weight_decay,
+                    fused=fused)
     return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, nesterov=True,
                            weight_decay=recipe.weight_decay)
 
@@ -226,14 +221,9 @@ def fit(recipe: Recipe, train: Split, val: Split, device: str = "auto",
         loader_args.update(num_workers=recipe.num_workers, pin_memory=recipe.pin_memory)
     batches = make_loader(recipe.loader, train, recipe.batch_size, dev, shuffle=True,
                           augmentation=recipe.augment, seed=recipe.seed, **loader_args)
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = learning = [p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(recipe, params)
     steps_per_epoch = len(batches)
-    freeze_at: dict[int, tuple[str, ...]] = {}  # step after which to freeze: name prefixes
-    frozen: list[torch.Tensor] = []
-    for prefix, epochs in recipe.freeze.items():
-        step = round(epochs * steps_per_epoch)
-        freeze_at[step] = freeze_at.get(step, ()) + (prefix,)
     sched = make_schedule(recipe, opt, steps_per_epoch)
     eval_at = {round(steps_per_epoch * (k + 1) / recipe.evals_per_epoch) for k in
                range(recipe.evals_per_epoch)}
@@ -242,11 +232,9 @@ def fit(recipe: Recipe, train: Split, val: Split, device: str = "auto",
     # what validation sees and fit returns: the average of the weights, if the recipe keeps one
     judged = Classifier(average.model if average else model, recipe.normalization,
                         views=recipe.views)
-    bar = None
-    if progress is True:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=recipe.epochs * steps_per_epoch, desc=recipe.name, unit="step",
-                   leave=False)
+    from tqdm.auto import tqdm
+    bar = tqdm(total=recipe.epochs * steps_per_epoch, desc=recipe.name, unit="step",
+               leave=False, disable=progress is not True)
     stopper, best_state = Stopper(recipe.patience, recipe.target_acc), None
     data_s = compute_s = 0.0
     loss_sum, loss_n, norms = torch.zeros((), device=dev), 0, []
@@ -256,10 +244,11 @@ def fit(recipe: Recipe, train: Split, val: Split, device: str = "auto",
         it = iter(batches)
         for step in range(1, steps_per_epoch + 1):
             global_step = epoch * steps_per_epoch + step
-            if global_step - 1 in freeze_at:
-                trained = _freeze(model, freeze_at[global_step - 1], params)
-                frozen += [p for p in params if not p.requires_grad]
-                params = trained
+            # the name prefixes in recipe.freeze that stop learning now, after global_step - 1 steps
+            prefixes = tuple(prefix for prefix, epochs in recipe.freeze.items()
+                             if round(epochs * steps_per_epoch) == global_step - 1)
+            if prefixes:
+                learning = _freeze(model, prefixes, learning)
                 if recipe.cache_frozen and not batches.encoded and body_frozen(model):
                     t0 = time.perf_counter()
                     _encode(batches, model, dev, recipe.bf16)
@@ -276,9 +265,9 @@ def fit(recipe: Recipe, train: Split, val: Split, device: str = "auto",
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if recipe.clip_norm is not None:
-                norms.append(nn.utils.clip_grad_norm_(params, recipe.clip_norm).detach())
+                norms.append(nn.utils.clip_grad_norm_(learning, recipe.clip_norm).detach())
             elif step % GRAD_NORM_EVERY == 1 or on_step is not None:
-                norms.append(_grad_norm(params).detach())
+                norms.append(_grad_norm(learning).detach())
             if on_step is not None:
                 on_step(global_step, norms[-1], loss.detach())
             opt.step()
@@ -291,8 +280,7 @@ def fit(recipe: Recipe, train: Split, val: Split, device: str = "auto",
             t2 = time.perf_counter()
             data_s += t1 - t0
             compute_s += t2 - t1
-            if bar is not None:
-                bar.update()
+            bar.update()
             if step not in eval_at:
                 continue
             t3 = time.perf_counter()
@@ -315,8 +303,7 @@ def fit(recipe: Recipe, train: Split, val: Split, device: str = "auto",
             loss_sum, loss_n, norms = torch.zeros((), device=dev), 0, []
             if callable(progress):
                 progress(row)
-            if bar is not None:
-                bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=f"{val_acc:.4f}")
+            bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=f"{val_acc:.4f}")
             done = stopper(val_acc)
             if stopper.improved and recipe.patience is not None:
                 best_state = copy.deepcopy(judged.model.state_dict())
@@ -327,14 +314,13 @@ def fit(recipe: Recipe, train: Split, val: Split, device: str = "auto",
         if done:
             result.stopped_early = epoch + 1 < recipe.epochs or step < steps_per_epoch
             break
-    if bar is not None:
-        bar.close()
+    bar.close()
     if average is not None:
         model.load_state_dict(average.model.state_dict())
     last = result.history[-1]["val_accuracy"]
     if best_state is not None and stopper.best > last:
         model.load_state_dict(best_state)
-    for p in frozen:  # freezing is part of the schedule, not of the model fit returns
+    for p in params:  # freezing is part of the schedule, not of the model fit returns
         p.requires_grad_(True)
     result.train_seconds = data_s + compute_s
     result.val_accuracy = stopper.best if best_state is not None else last

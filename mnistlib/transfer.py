@@ -48,10 +48,8 @@ def freeze_features(model: nn.Module) -> nn.Module:
     last = [m for m in model.modules() if isinstance(m, nn.Linear)]
     if not last:
         raise ValueError("the model has no nn.Linear classifier to keep trainable")
-    for p in model.parameters():
-        p.requires_grad_(False)
-    for p in last[-1].parameters():
-        p.requires_grad_(True)
+    model.requires_grad_(False)
+    last[-1].requires_grad_(True)
     return model
 
 
@@ -77,9 +75,7 @@ def fine_tune(model: nn.Module, train: Split, curve: Split | None = None, *,
     one ``model`` was trained with. ``curve``, when given, is scored at least once an epoch
     for a training curve (nothing is selected on it); with few labels an epoch is one step,
     so leave it out when only the final accuracy matters."""
-    tuned = copy.deepcopy(model)
-    for p in tuned.parameters():
-        p.requires_grad_(True)
+    tuned = copy.deepcopy(model).requires_grad_(True)
     if freeze:
         freeze_features(tuned)
     return _run(tuned, train, curve, recipe, steps, evals, device, seed)
